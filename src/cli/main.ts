@@ -1,0 +1,25 @@
+/**
+ * cli/: the `bulwark` command. main.ts builds the program; each command lives in
+ * its own file, exports `register(program)`, and stays thin: parse arguments,
+ * call the library, print. Human messages go to stderr, data to stdout.
+ */
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../version.js";
+
+/** Runs the CLI and resolves to the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command("bulwark")
+    .description("Guard LLM applications and agents against hostile input.")
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  const commands: Array<(program: Command) => void> = [];
+  for (const register of commands) register(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * detectors/: one folder per detector, all producing layers of the one shape in
+ * src/guard/types.ts. Detectors are pure functions of text and their
+ * configuration; they may import src/policy (types, categories), src/guard/types
+ * and src/util, and read their rules from data/. Nothing here does I/O at check
+ * time.
+ *
+ * `builtinLayers` is the registry: it turns a validated policy into the layers
+ * the engine runs, in order.
+ */
+import type { Policy } from "../policy/schema.js";
+import type { Layer } from "../guard/types.js";
+
+type LayerFactory = (policy: Policy) => Layer | null;
+
+/** Each factory returns null when its layer is disabled in the policy. */
+const FACTORIES: readonly LayerFactory[] = [];
+
+export function builtinLayers(policy: Policy): Layer[] {
+  return FACTORIES.map((factory) => factory(policy)).filter((layer): layer is Layer => layer !== null);
+}
