@@ -5,6 +5,9 @@
  */
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
+import { register as registerCheck } from "./check.js";
+import { register as registerInit } from "./init.js";
+import { register as registerPolicy } from "./policy.js";
 
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -13,7 +16,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  const commands: Array<(program: Command) => void> = [];
+  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy];
   for (const register of commands) register(program);
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,10 @@
+/**
+ * The library entry: `import { createGuard } from "bulwark"`.
+ *
+ *   const guard = createGuard();                       // built-in policy: all layers on, fail-closed
+ *   const decision = await guard.check({ text, role: "user" });
+ *   if (decision.action === "block") ...
+ */
+export * from "./guard/index.js";
+export * from "./policy/index.js";
+export { VERSION } from "./version.js";
