@@ -65,8 +65,8 @@ export function parsePolicy(text: string, source = "policy"): LoadedPolicy {
     throw new PolicyError(
       source,
       document.errors.map((error) => {
-        const pos = error.linePos?.[0];
-        return { path: "", expected: "valid YAML or JSON", found: error.message.split("\n")[0] ?? error.code, ...(pos ? { line: pos.line, column: pos.col } : {}) };
+        const pos = lineCounter.linePos(error.pos[0]);
+        return { path: "", expected: "valid YAML or JSON", found: error.message.split("\n")[0] ?? error.code, line: pos.line, column: pos.col };
       }),
     );
   }

@@ -1,0 +1,83 @@
+/** Shared benchmark helpers: timing loops, percentiles, machine description, result tables. */
+import { cpus, totalmem } from "node:os";
+
+export interface Timing {
+  readonly p50: number;
+  readonly p99: number;
+  readonly mean: number;
+  readonly max: number;
+  readonly runs: number;
+}
+
+/** Runs `fn` repeatedly (after a warm-up) and returns per-call timings in microseconds. */
+export async function timeCalls(fn: () => unknown, options: { runs: number; warmup?: number }): Promise<Timing> {
+  for (let i = 0; i < (options.warmup ?? Math.min(200, options.runs)); i++) await fn();
+  const samples = new Float64Array(options.runs);
+  for (let i = 0; i < options.runs; i++) {
+    const start = performance.now();
+    await fn();
+    samples[i] = (performance.now() - start) * 1000;
+  }
+  return summarize(samples);
+}
+
+export function summarize(samples: Float64Array | number[]): Timing {
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  let sum = 0;
+  for (const s of sorted) sum += s;
+  return { p50: at(0.5), p99: at(0.99), mean: sum / sorted.length, max: sorted[sorted.length - 1]!, runs: sorted.length };
+}
+
+export function machine(): string {
+  const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
+  return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+}
+
+export function table(head: string[], rows: Array<Array<string | number>>): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |";
+  return [line(head), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|", ...cells.slice(1).map(line)].join("\n");
+}
+
+export const fmt = (us: number): string => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`);
+
+/** Deterministic pseudo-random numbers (mulberry32), so benchmark inputs are the same on every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = (
+  "the of and to in is that for it as with was on be by this are from at or an have not which but all can has more one their will about " +
+  "report quarter revenue customer account order shipping invoice please help question system process request data model support team " +
+  "meeting schedule project update review policy security network server client response value function return error message previous " +
+  "instructions ignore case regex file line word number change issue prompt document email table summary result answer code python"
+).split(" ");
+
+/** Ordinary prose-like text of about `bytes` bytes, deterministic for a seed. */
+export function proseOfSize(bytes: number, seed = 1): string {
+  const random = seededRandom(seed);
+  const parts: string[] = [];
+  let size = 0;
+  let sentence = 0;
+  while (size < bytes) {
+    let word = WORDS[Math.floor(random() * WORDS.length)]!;
+    if (sentence === 0) word = word[0]!.toUpperCase() + word.slice(1);
+    sentence++;
+    if (sentence > 8 + random() * 10) {
+      word += ".";
+      sentence = 0;
+    } else if (random() < 0.08) word += ",";
+    parts.push(word);
+    size += word.length + 1;
+  }
+  return parts.join(" ").slice(0, bytes);
+}
