@@ -69,6 +69,48 @@ export const CATEGORIES = {
     agentic: ["ASI08"],
     atlas: ["AML.T0034"],
   },
+  secret: {
+    description: "A credential in the text: cloud or SaaS API key, token, private key, password-bearing connection string, JWT, or a high-entropy string in a credential context.",
+    owasp: ["LLM02"],
+    agentic: ["ASI03"],
+    atlas: ["AML.T0057", "AML.T0055"],
+  },
+  pii: {
+    description: "Personal data: e-mail address, phone number, payment card, IBAN, US SSN, IP address, or a policy-defined entity.",
+    owasp: ["LLM02"],
+    agentic: [],
+    atlas: ["AML.T0057"],
+  },
+  canary_leak: {
+    description: "A canary token planted in the system prompt appears in output or tool-call arguments, plainly, encoded or in part: the system prompt is leaking.",
+    owasp: ["LLM07", "LLM02"],
+    agentic: [],
+    atlas: ["AML.T0056"],
+  },
+  system_prompt_leak: {
+    description: "Output repeats a substantial part of the system prompt's own text, verbatim or lightly reformatted.",
+    owasp: ["LLM07"],
+    agentic: [],
+    atlas: ["AML.T0056", "AML.T0057"],
+  },
+  exfiltration: {
+    description: "Output that would send data to a third party when rendered or followed: markdown images, links or auto-loading HTML to hosts outside the allowlist, or URLs carrying secrets, personal data, canaries or encoded payloads.",
+    owasp: ["LLM05", "LLM02"],
+    agentic: ["ASI02"],
+    atlas: ["AML.T0077", "AML.T0086", "AML.T0057"],
+  },
+  unsafe_output: {
+    description: "Output containing HTML/JavaScript, SQL or shell fragments when the policy says it goes to a renderer or interpreter.",
+    owasp: ["LLM05"],
+    agentic: ["ASI05"],
+    atlas: ["AML.T0077", "AML.T0050"],
+  },
+  schema_violation: {
+    description: "Structured output that is not valid JSON or does not match the policy's JSON Schema.",
+    owasp: ["LLM05"],
+    agentic: [],
+    atlas: [],
+  },
   guard_failure: {
     description: "A guard layer failed (threw, timed out or returned malformed output) and the policy failed closed.",
     owasp: [],
