@@ -4,7 +4,12 @@
  * pattern is compiled and checked with recheck (an exhaustive ReDoS checker)
  * before it is accepted.
  */
-import { checkSync } from "recheck";
+import { createRequire } from "node:module";
+import type * as Recheck from "recheck";
+
+// Loaded on first use: most policies have no custom patterns, and recheck is heavy to load.
+let recheck: typeof Recheck | undefined;
+const load = (): typeof Recheck => (recheck ??= createRequire(import.meta.url)("recheck") as typeof Recheck);
 
 export type PatternVerdict = { readonly safe: true } | { readonly safe: false; readonly reason: string };
 
@@ -14,7 +19,7 @@ export function checkPatternSafety(pattern: string, flags: string): PatternVerdi
   } catch (error) {
     return { safe: false, reason: `an invalid regular expression (${(error as Error).message})` };
   }
-  const diagnostics = checkSync(pattern, flags);
+  const diagnostics = load().checkSync(pattern, flags);
   if (diagnostics.status === "safe") return { safe: true };
   if (diagnostics.status === "vulnerable") {
     const attack = diagnostics.attack.pattern;
