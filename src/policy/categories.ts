@@ -111,6 +111,24 @@ export const CATEGORIES = {
     agentic: [],
     atlas: [],
   },
+  excessive_agency: {
+    description: "An agent calls tools beyond its caller's role or task, or with tampered arguments that reach other users' objects (privilege escalation, broken object-level authorisation).",
+    owasp: ["LLM06"],
+    agentic: ["ASI02", "ASI03"],
+    atlas: ["AML.T0053"],
+  },
+  unbounded_consumption: {
+    description: "A request that makes the target consume resources without bound: huge inputs or outputs, token floods, runaway repetition or tool loops, inputs over a limit accepted.",
+    owasp: ["LLM10"],
+    agentic: ["ASI08"],
+    atlas: ["AML.T0034", "AML.T0029"],
+  },
+  failure_response: {
+    description: "The target failed unsafely: a 5xx answer, a timeout, a stack trace or internal detail in an error body, or a status code that contradicts the body.",
+    owasp: ["LLM02"],
+    agentic: ["ASI08"],
+    atlas: ["AML.T0029"],
+  },
   guard_failure: {
     description: "A guard layer failed (threw, timed out or returned malformed output) and the policy failed closed.",
     owasp: [],
