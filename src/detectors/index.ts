@@ -10,11 +10,16 @@
  */
 import type { Policy } from "../policy/schema.js";
 import type { Layer } from "../guard/types.js";
+import { secretsLayerFromPolicy } from "./secrets/index.js";
+import { createHeuristicsLayer } from "./heuristics/index.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
 
 /** Each factory returns null when its layer is disabled in the policy. */
-const FACTORIES: readonly LayerFactory[] = [];
+const FACTORIES: readonly LayerFactory[] = [
+  secretsLayerFromPolicy,
+  createHeuristicsLayer,
+];
 
 export function builtinLayers(policy: Policy): Layer[] {
   return FACTORIES.map((factory) => factory(policy)).filter((layer): layer is Layer => layer !== null);
