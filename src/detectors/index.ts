@@ -10,6 +10,7 @@
  */
 import type { Policy } from "../policy/schema.js";
 import type { Layer } from "../guard/types.js";
+import { createNormalizeLayer } from "./normalize/index.js";
 import { secretsLayerFromPolicy } from "./secrets/index.js";
 import { createHeuristicsLayer } from "./heuristics/index.js";
 
@@ -17,6 +18,7 @@ type LayerFactory = (policy: Policy) => Layer | null;
 
 /** Each factory returns null when its layer is disabled in the policy. */
 const FACTORIES: readonly LayerFactory[] = [
+  createNormalizeLayer,
   secretsLayerFromPolicy,
   createHeuristicsLayer,
 ];

@@ -1,0 +1,641 @@
+/**
+ * One linear pass over the text that (1) finds control characters, lone
+ * surrogates, invisible characters and homoglyph words, (2) builds the text the
+ * model sees with the dangerous invisibles and controls removed, and (3) builds
+ * the folded detection view with its offset map back into that text.
+ *
+ * The loop reads the folding table (fold-table.ts) and writes into reusable typed
+ * buffers; it allocates nothing per character. Pure printable ASCII takes a fast
+ * path that skips it altogether.
+ */
+import type { Finding } from "../../guard/types.js";
+import {
+  NO_FOLD,
+  STYLED,
+  WORD,
+  foldLength,
+  foldOffset,
+  foldTable,
+  type FoldTable,
+} from "./fold-table.js";
+import { describeHidden, quote } from "./evidence.js";
+import {
+  Invisible,
+  decodeVariationSelectorBytes,
+  invisibleKind,
+  isEmojiBase,
+  isJoiningScript,
+  isPictographic,
+  isTag,
+  isVariationSelector,
+} from "./unicode.js";
+
+export interface ScanOptions {
+  readonly stripInvisible: boolean;
+  readonly stripControl: boolean;
+}
+
+export interface ScanResult {
+  /** The text for the model: invisibles and controls removed as configured, lone surrogates replaced. */
+  readonly text: string;
+  readonly folded: string;
+  /** Index in `text` for each index of `folded`, plus one entry for the end; null when folded maps 1:1 onto text. */
+  readonly foldedToText: Int32Array | null;
+  readonly hidden: string[];
+  readonly findings: Finding[];
+}
+
+const DETECTOR = "normalize";
+const PRINTABLE_ASCII = /^[\t\n\r\x20-\x7e]*$/;
+/** Emoji subdivision flags in Unicode's recommended set (England, Scotland, Wales). */
+const RGI_FLAG_TAGS = new Set(["gbeng", "gbsct", "gbwls"]);
+const WELL_FORMED_FLAG_TAGS = /^[a-z]{2}[a-z0-9]{1,4}$/;
+/** Stacked combining marks beyond what any orthography uses (Vietnamese stacks two). */
+const MARK_STACK_LIMIT = 5;
+const STYLED_LETTERS_LIMIT = 8;
+const INVISIBLE_RUN_LIMIT = 8;
+
+// Reused across calls; the layer is synchronous, so one scan owns them at a time.
+let foldedUnits = new Uint16Array(4096);
+let foldedMap = new Int32Array(4097);
+let wordPositions = new Int32Array(256);
+let wordOutPositions = new Int32Array(256);
+const utf16 = new TextDecoder("utf-16le");
+
+function isDiacritic(cp: number): boolean {
+  return (
+    (cp >= 0x300 && cp <= 0x36f) ||
+    (cp >= 0x1ab0 && cp <= 0x1aff) ||
+    (cp >= 0x1dc0 && cp <= 0x1dff) ||
+    (cp >= 0x20d0 && cp <= 0x20ff) ||
+    (cp >= 0xfe20 && cp <= 0xfe2f)
+  );
+}
+
+export function scanText(text: string, options: ScanOptions): ScanResult {
+  if (PRINTABLE_ASCII.test(text)) {
+    return { text, folded: text.toLowerCase(), foldedToText: null, hidden: [], findings: [] };
+  }
+  return new Scanner(text, options, foldTable()).run();
+}
+
+class Scanner {
+  private readonly pieces: string[] = [];
+  private copyFrom = 0;
+  private removed = 0;
+  private foldedLength = 0;
+
+  // Word state, for homoglyph words.
+  private wordCount = 0;
+  private wordStartText = -1;
+  private wordEndText = 0;
+  private wordFoldedStart = 0;
+  private wordAscii = 0;
+  private wordLookalike = 0;
+  private wordOther = 0;
+  private latinLetters = 0;
+  private otherLetters = 0;
+  private mixedWords = 0;
+  private lookalikeWords = 0;
+  private firstHomoglyph: { start: number; end: number; folded: string } | null = null;
+
+  // Signals.
+  private controls = 0;
+  private controlSevere = false;
+  private firstControl = -1;
+  private loneSurrogates = 0;
+  private firstSurrogate = -1;
+  private zeroWidth = 0;
+  private zeroWidthSplits = 0;
+  private invisibleRun = 0;
+  private longestInvisibleRun = 0;
+  private firstZeroWidth = -1;
+  private zeroWidthBeforeWord = false;
+  private overrides = 0;
+  private embeddings = 0;
+  private firstBidi = -1;
+  private tagRuns = 0;
+  private tagLetters = 0;
+  private flagLikeTagRuns = 0;
+  private firstTag: { start: number; end: number } | null = null;
+  private selectorRuns = 0;
+  private selectorLetters = 0;
+  private firstSelector: { start: number; end: number } | null = null;
+  private markRun = 0;
+  private longestMarkRun = 0;
+  private markRunEnd = 0;
+  private styled = 0;
+  private firstStyled = -1;
+  private readonly hiddenTags: string[] = [];
+  private readonly hiddenSelectors: string[] = [];
+  /** Last visible code point, for deciding whether a joiner or selector is part of an emoji or a script. */
+  private previousCp = 0;
+
+  constructor(
+    private readonly source: string,
+    private readonly options: ScanOptions,
+    private readonly table: FoldTable,
+  ) {
+    const capacity = source.length + 64;
+    if (foldedUnits.length < capacity) {
+      foldedUnits = new Uint16Array(capacity * 1.5);
+      foldedMap = new Int32Array(capacity * 1.5 + 1);
+    }
+  }
+
+  run(): ScanResult {
+    const text = this.source;
+    const length = text.length;
+    let i = 0;
+    while (i < length) {
+      const unit = text.charCodeAt(i);
+      if (unit < 0x80) {
+        this.ascii(unit, i);
+        i++;
+        continue;
+      }
+      let cp = unit;
+      let size = 1;
+      if (unit >= 0xd800 && unit <= 0xdfff) {
+        const next = i + 1 < length ? text.charCodeAt(i + 1) : 0;
+        if (unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+          cp = ((unit - 0xd800) << 10) + (next - 0xdc00) + 0x10000;
+          size = 2;
+        } else {
+          this.loneSurrogate(i);
+          i++;
+          continue;
+        }
+      }
+      i = this.nonAscii(cp, i, size);
+    }
+    this.endWord();
+    return this.finish();
+  }
+
+  // ---- per character -------------------------------------------------------
+
+  private ascii(unit: number, at: number): void {
+    if (unit < 0x20 || unit === 0x7f) {
+      if (unit === 0x09 || unit === 0x0a || unit === 0x0d) {
+        this.boundary();
+        this.emitUnit(unit, at - this.removed);
+        this.previousCp = unit;
+        return;
+      }
+      this.control(unit, at, 1);
+      return;
+    }
+    this.previousCp = unit;
+    this.endInvisibleRun(unit >= 0x30 && isAsciiAlnum(unit));
+    this.markRun = 0;
+    if (isAsciiAlnum(unit)) {
+      this.wordChar(at, 1);
+      if (unit >= 0x41) {
+        this.wordAscii++;
+        this.emitUnit(unit <= 0x5a ? unit + 0x20 : unit, at - this.removed);
+      } else this.emitUnit(unit, at - this.removed);
+      return;
+    }
+    this.boundary();
+    this.emitUnit(unit, at - this.removed);
+  }
+
+  /** Returns the index after what it consumed (tag and selector runs are taken whole). */
+  private nonAscii(cp: number, at: number, size: number): number {
+    if (cp <= 0x9f) {
+      this.control(cp, at, 1);
+      return at + 1;
+    }
+    const kind = invisibleKind(cp);
+    if (kind !== Invisible.None) return this.invisible(kind, cp, at, size);
+
+    let wordClass: number;
+    if (cp <= 0xffff) wordClass = this.table.classBmp[cp] ?? 0;
+    else if (cp >= 0x1f000 && cp <= 0x1faff) wordClass = 0;
+    else wordClass = WORD | (this.table.styledAstral.has(cp) ? STYLED : 0);
+    this.endInvisibleRun((wordClass & WORD) !== 0 && isSplittable(cp));
+
+    if (isDiacritic(cp)) {
+      this.markRun++;
+      if (this.markRun > this.longestMarkRun) {
+        this.longestMarkRun = this.markRun;
+        this.markRunEnd = at + size;
+      }
+    } else this.markRun = 0;
+
+    if ((wordClass & STYLED) !== 0) {
+      this.styled++;
+      if (this.firstStyled < 0) this.firstStyled = at;
+    }
+    if ((wordClass & WORD) === 0) {
+      this.boundary();
+      this.emitCodePoint(cp, at - this.removed, size, false);
+      this.previousCp = cp;
+      return at + size;
+    }
+    this.wordChar(at, size);
+    const lookalike = cp <= 0xffff ? (this.table.lookalikeBmp[cp] ?? NO_FOLD) : (this.table.lookalikeAstral.get(cp) ?? NO_FOLD);
+    const start = this.foldedLength;
+    this.emitCodePoint(cp, at - this.removed, size, false);
+    if (lookalike !== NO_FOLD) this.wordLookalike++;
+    else if (this.foldedLength > start) {
+      const first = foldedUnits[start] ?? 0;
+      if (first < 0x80) {
+        if (first >= 0x61 && first <= 0x7a) this.wordAscii++;
+      } else if (!isDiacritic(cp)) this.wordOther++;
+    }
+    this.previousCp = cp;
+    return at + size;
+  }
+
+  private invisible(kind: Invisible, cp: number, at: number, size: number): number {
+    switch (kind) {
+      case Invisible.Tag:
+        return this.tagRun(at);
+      case Invisible.VariationSelector:
+        return this.selectorRun(cp, at, size);
+      case Invisible.BidiMark:
+        // Direction marks are ordinary in right-to-left text: kept for the model, left out of the folded view.
+        this.endInvisibleRun(false);
+        return at + size;
+      case Invisible.BidiOverride:
+      case Invisible.BidiEmbedding:
+        if (kind === Invisible.BidiOverride) this.overrides++;
+        else this.embeddings++;
+        if (this.firstBidi < 0) this.firstBidi = at;
+        if (this.options.stripInvisible) this.remove(at, size);
+        return at + size;
+      case Invisible.Joiner: {
+        const next = this.source.codePointAt(at + size) ?? 0;
+        const emoji = isEmojiBase(this.previousCp) && isPictographic(next);
+        if (emoji || isJoiningScript(this.previousCp)) return at + size;
+        break;
+      }
+      case Invisible.MongolianSelector:
+        if (this.previousCp >= 0x1800 && this.previousCp <= 0x18af) return at + size;
+        break;
+      case Invisible.ByteOrderMark:
+        if (at === 0) {
+          // An encoding artefact at the start, not a signal.
+          if (this.options.stripInvisible) this.remove(at, size);
+          return at + size;
+        }
+        break;
+      default:
+        break;
+    }
+    // Zero-width and other invisible format characters.
+    this.zeroWidth++;
+    if (this.firstZeroWidth < 0) this.firstZeroWidth = at;
+    if (this.invisibleRun === 0) this.zeroWidthBeforeWord = this.wordStartText >= 0 && isSplittable(this.previousCp);
+    this.invisibleRun++;
+    if (this.invisibleRun > this.longestInvisibleRun) this.longestInvisibleRun = this.invisibleRun;
+    if (this.options.stripInvisible) this.remove(at, size);
+    return at + size;
+  }
+
+  private tagRun(at: number): number {
+    const text = this.source;
+    let end = at;
+    let decoded = "";
+    let cancelled = false;
+    while (end < text.length) {
+      const cp = text.codePointAt(end) ?? 0;
+      if (!isTag(cp)) break;
+      end += 2;
+      const ascii = cp - 0xe0000;
+      if (ascii === 0x7f) {
+        cancelled = true;
+        break;
+      }
+      if (ascii >= 0x20 && ascii < 0x7f) decoded += String.fromCharCode(ascii);
+    }
+    const flagBody = cancelled && this.previousCp === 0x1f3f4 && WELL_FORMED_FLAG_TAGS.test(decoded);
+    if (flagBody && RGI_FLAG_TAGS.has(decoded)) return end;
+    if (flagBody) this.flagLikeTagRuns++;
+    this.tagRuns++;
+    this.tagLetters += countLetters(decoded);
+    if (this.firstTag === null) this.firstTag = { start: at, end };
+    if (decoded.length > 0) this.hiddenTags.push(decoded);
+    if (this.options.stripInvisible) this.remove(at, end - at);
+    return end;
+  }
+
+  private selectorRun(cp: number, at: number, size: number): number {
+    const text = this.source;
+    let end = at + size;
+    let count = 1;
+    while (end < text.length) {
+      const next = text.codePointAt(end) ?? 0;
+      if (!isVariationSelector(next)) break;
+      end += next > 0xffff ? 2 : 1;
+      count++;
+    }
+    if (count === 1) {
+      // One selector picks a glyph (emoji or text presentation, CJK variants): ordinary text.
+      this.previousCp = cp;
+      return end;
+    }
+    const decoded = decodeVariationSelectorBytes(text, at, end);
+    this.selectorRuns++;
+    this.selectorLetters += countLetters(decoded);
+    if (this.firstSelector === null) this.firstSelector = { start: at, end };
+    if (decoded.length > 0) this.hiddenSelectors.push(decoded);
+    if (this.options.stripInvisible) this.remove(at, end - at);
+    this.previousCp = cp;
+    return end;
+  }
+
+  private control(cp: number, at: number, size: number): void {
+    this.controls++;
+    if (this.firstControl < 0) this.firstControl = at;
+    // NUL truncates strings in C-based tooling, ESC starts terminal escape sequences (log and terminal spoofing).
+    if (cp === 0x00 || cp === 0x1b || cp === 0x9b) this.controlSevere = true;
+    if (this.options.stripControl) this.remove(at, size);
+  }
+
+  private loneSurrogate(at: number): void {
+    this.loneSurrogates++;
+    if (this.firstSurrogate < 0) this.firstSurrogate = at;
+    this.boundary();
+    this.pieces.push(this.source.slice(this.copyFrom, at), "\ufffd");
+    this.copyFrom = at + 1;
+    this.emitUnit(0xfffd, at - this.removed);
+  }
+
+  // ---- words -----------------------------------------------------------------
+
+  private wordChar(at: number, size: number): void {
+    if (this.wordStartText < 0) {
+      this.wordStartText = at;
+      this.wordFoldedStart = this.foldedLength;
+      this.wordCount = 0;
+    }
+    if (this.wordCount === wordPositions.length) {
+      const grown = new Int32Array(wordPositions.length * 2);
+      grown.set(wordPositions);
+      wordPositions = grown;
+      const grownOut = new Int32Array(grown.length);
+      grownOut.set(wordOutPositions);
+      wordOutPositions = grownOut;
+    }
+    wordPositions[this.wordCount] = at;
+    wordOutPositions[this.wordCount++] = at - this.removed;
+    this.wordEndText = at + size;
+  }
+
+  private boundary(): void {
+    this.endInvisibleRun(false);
+    this.markRun = 0;
+    if (this.wordStartText >= 0) this.endWord();
+  }
+
+  private endWord(): void {
+    if (this.wordStartText < 0) return;
+    const start = this.wordStartText;
+    this.wordStartText = -1;
+    if (this.wordLookalike > 0 && this.wordOther === 0) {
+      const mixed = this.wordAscii > 0;
+      // A word made only of look-alikes is a disguise in Latin text and an ordinary word in, say, Russian text.
+      if (mixed || this.latinLetters >= this.otherLetters) {
+        if (mixed) this.mixedWords++;
+        else this.lookalikeWords++;
+        this.refoldWordAsAscii();
+        if (this.firstHomoglyph === null || (mixed && this.mixedWords === 1)) {
+          const folded = utf16.decode(foldedUnits.subarray(this.wordFoldedStart, this.foldedLength));
+          this.firstHomoglyph = { start, end: this.wordEndText, folded };
+        }
+        this.latinLetters += this.wordAscii + this.wordLookalike;
+      } else this.otherLetters += this.wordLookalike;
+    } else {
+      this.latinLetters += this.wordAscii;
+      this.otherLetters += this.wordOther + this.wordLookalike;
+    }
+    this.wordAscii = 0;
+    this.wordLookalike = 0;
+    this.wordOther = 0;
+  }
+
+  /** Rewrites the current word's folded units with look-alikes mapped to the ASCII they imitate. */
+  private refoldWordAsAscii(): void {
+    this.foldedLength = this.wordFoldedStart;
+    const text = this.source;
+    for (let k = 0; k < this.wordCount; k++) {
+      const at = wordPositions[k] ?? 0;
+      const cp = text.codePointAt(at) ?? 0;
+      this.emitCodePoint(cp, wordOutPositions[k] ?? 0, cp > 0xffff ? 2 : 1, true);
+    }
+  }
+
+  // ---- output ----------------------------------------------------------------
+
+  private remove(at: number, size: number): void {
+    if (at > this.copyFrom) this.pieces.push(this.source.slice(this.copyFrom, at));
+    this.copyFrom = at + size;
+    this.removed += size;
+  }
+
+  private ensure(extra: number): void {
+    if (this.foldedLength + extra < foldedUnits.length) return;
+    const units = new Uint16Array((foldedUnits.length + extra) * 2);
+    units.set(foldedUnits.subarray(0, this.foldedLength));
+    foldedUnits = units;
+    const map = new Int32Array(units.length + 1);
+    map.set(foldedMap.subarray(0, this.foldedLength));
+    foldedMap = map;
+  }
+
+  /** `out` is the index in the output text; everything removed so far lies before the current character. */
+  private emitUnit(unit: number, out: number): void {
+    if (this.foldedLength + 1 >= foldedUnits.length) this.ensure(1);
+    foldedUnits[this.foldedLength] = unit;
+    foldedMap[this.foldedLength++] = out;
+  }
+
+  private emitCodePoint(cp: number, out: number, size: number, lookalikes: boolean): void {
+    const table = this.table;
+    let packed = NO_FOLD;
+    if (lookalikes) packed = cp <= 0xffff ? (table.lookalikeBmp[cp] ?? NO_FOLD) : (table.lookalikeAstral.get(cp) ?? NO_FOLD);
+    if (packed === NO_FOLD) {
+      if (cp < 0x80) {
+        this.emitUnit(cp >= 0x41 && cp <= 0x5a ? cp + 0x20 : cp, out);
+        return;
+      }
+      packed = cp <= 0xffff ? (table.foldBmp[cp] ?? NO_FOLD) : (table.foldAstral.get(cp) ?? NO_FOLD);
+    }
+    if (packed === NO_FOLD) {
+      this.emitUnit(size === 1 ? cp : 0xd800 + ((cp - 0x10000) >> 10), out);
+      if (size === 2) this.emitUnit(0xdc00 + ((cp - 0x10000) & 0x3ff), out);
+      return;
+    }
+    const offset = foldOffset(packed);
+    const length = foldLength(packed);
+    if (this.foldedLength + length >= foldedUnits.length) this.ensure(length);
+    for (let k = 0; k < length; k++) {
+      foldedUnits[this.foldedLength] = table.pool[offset + k] ?? 0;
+      foldedMap[this.foldedLength++] = out;
+    }
+  }
+
+  private endInvisibleRun(beforeWordChar: boolean): void {
+    if (this.invisibleRun === 0) return;
+    if (beforeWordChar && this.zeroWidthBeforeWord) this.zeroWidthSplits++;
+    this.invisibleRun = 0;
+  }
+
+  // ---- result ----------------------------------------------------------------
+
+  private finish(): ScanResult {
+    const source = this.source;
+    let text = source;
+    if (this.pieces.length > 0 || this.copyFrom > 0) {
+      this.pieces.push(source.slice(this.copyFrom));
+      text = this.pieces.join("");
+    }
+    const length = this.foldedLength;
+    const folded = utf16.decode(foldedUnits.subarray(0, length));
+    const foldedToText = foldedMap.slice(0, length + 1);
+    foldedToText[length] = text.length;
+    const hidden = [...this.hiddenTags, ...this.hiddenSelectors];
+    return { text, folded, foldedToText, hidden, findings: this.findings() };
+  }
+
+  private findings(): Finding[] {
+    const findings: Finding[] = [];
+    const source = this.source;
+    if (this.controls > 0) {
+      findings.push({
+        detector: DETECTOR,
+        category: "malformed_input",
+        ruleId: "control-characters",
+        score: this.controlSevere || this.controls >= 16 ? 0.6 : 0.5,
+        span: { start: this.firstControl, end: this.firstControl + 1 },
+        evidence: `${this.controls} control character${plural(this.controls)}, first U+${hex(source.charCodeAt(this.firstControl))} at ${this.firstControl}${this.options.stripControl ? " (removed)" : ""}`,
+      });
+    }
+    if (this.loneSurrogates > 0) {
+      findings.push({
+        detector: DETECTOR,
+        category: "malformed_input",
+        ruleId: "lone-surrogates",
+        score: 0.6,
+        span: { start: this.firstSurrogate, end: this.firstSurrogate + 1 },
+        evidence: `${this.loneSurrogates} lone UTF-16 surrogate${plural(this.loneSurrogates)} replaced by U+FFFD`,
+      });
+    }
+    if (this.tagRuns > 0 && this.firstTag !== null) {
+      const onlyOneFlagLike = this.flagLikeTagRuns === 1 && this.tagRuns === 1;
+      const score = onlyOneFlagLike ? 0.5 : this.tagLetters >= 2 ? 0.9 : 0.6;
+      findings.push({
+        detector: DETECTOR,
+        category: "invisible_text",
+        ruleId: "unicode-tags",
+        score,
+        span: this.firstTag,
+        evidence: `invisible Unicode tag characters spell ${describeHidden(this.hiddenTags)}`,
+      });
+    }
+    if (this.selectorRuns > 0 && this.firstSelector !== null) {
+      findings.push({
+        detector: DETECTOR,
+        category: "invisible_text",
+        ruleId: "variation-selector-smuggling",
+        score: this.selectorLetters >= 2 ? 0.9 : 0.7,
+        span: this.firstSelector,
+        evidence: `${this.selectorRuns} run${plural(this.selectorRuns)} of variation selectors carry hidden bytes: ${describeHidden(this.hiddenSelectors)}`,
+      });
+    }
+    if (this.overrides + this.embeddings > 0) {
+      findings.push({
+        detector: DETECTOR,
+        category: "invisible_text",
+        ruleId: "bidi-control",
+        score: this.overrides > 0 ? 0.7 : 0.4,
+        span: { start: this.firstBidi, end: this.firstBidi + 1 },
+        evidence:
+          this.overrides > 0
+            ? `${this.overrides} bidirectional override${plural(this.overrides)} (U+202D/U+202E) can make text display in a different order than it reads`
+            : `${this.embeddings} bidirectional embedding or isolate control${plural(this.embeddings)}`,
+      });
+    }
+    if (this.zeroWidth > 0) {
+      const splits = this.zeroWidthSplits;
+      let score = splits >= 3 ? 0.8 : splits === 2 ? 0.7 : splits === 1 ? 0.6 : 0.3;
+      if (this.longestInvisibleRun >= INVISIBLE_RUN_LIMIT) score = Math.max(score, 0.8);
+      const parts = [`${this.zeroWidth} zero-width or invisible format character${plural(this.zeroWidth)}`];
+      if (splits > 0) parts.push(`splitting ${splits} word${plural(splits)}`);
+      if (this.longestInvisibleRun >= INVISIBLE_RUN_LIMIT) parts.push(`a run of ${this.longestInvisibleRun} in a row`);
+      findings.push({
+        detector: DETECTOR,
+        category: "invisible_text",
+        ruleId: "zero-width",
+        score,
+        span: { start: this.firstZeroWidth, end: this.firstZeroWidth + 1 },
+        evidence: parts.join(", "),
+      });
+    }
+    if ((this.mixedWords > 0 || this.lookalikeWords > 0) && this.firstHomoglyph !== null) {
+      const mixed = this.mixedWords;
+      const score = mixed >= 3 ? 0.8 : mixed >= 1 ? 0.6 : this.lookalikeWords >= 3 ? 0.6 : 0.4;
+      const { start, end, folded } = this.firstHomoglyph;
+      const words = mixed + this.lookalikeWords;
+      findings.push({
+        detector: DETECTOR,
+        category: "obfuscation",
+        ruleId: "homoglyphs",
+        score,
+        span: { start, end },
+        evidence: `${words} word${plural(words)} written with look-alike letters from other scripts, e.g. ${quote(source.slice(start, end))} reads ${quote(folded)}`,
+      });
+    }
+    if (this.longestMarkRun >= MARK_STACK_LIMIT) {
+      const end = this.markRunEnd;
+      findings.push({
+        detector: DETECTOR,
+        category: "obfuscation",
+        ruleId: "stacked-marks",
+        score: 0.5,
+        span: { start: Math.max(0, end - this.longestMarkRun), end },
+        evidence: `${this.longestMarkRun} combining marks stacked on one character`,
+      });
+    }
+    if (this.styled >= STYLED_LETTERS_LIMIT) {
+      findings.push({
+        detector: DETECTOR,
+        category: "obfuscation",
+        ruleId: "styled-letters",
+        score: 0.3,
+        span: { start: this.firstStyled, end: this.firstStyled + 1 },
+        evidence: `${this.styled} letters in fullwidth, mathematical or enclosed forms (read as plain letters for detection)`,
+      });
+    }
+    return findings;
+  }
+}
+
+function isAsciiAlnum(unit: number): boolean {
+  return (unit >= 0x30 && unit <= 0x39) || (unit >= 0x41 && unit <= 0x5a) || (unit >= 0x61 && unit <= 0x7a);
+}
+
+/** Letters of the scripts whose words a zero-width character can split unnoticed (Latin, Greek, Cyrillic, and their styled forms). */
+function isSplittable(cp: number): boolean {
+  return isAsciiAlnum(cp) || (cp >= 0xc0 && cp < 0x530) || (cp >= 0xff10 && cp <= 0xff5a) || (cp >= 0x1d400 && cp <= 0x1d7ff);
+}
+
+function countLetters(text: string): number {
+  let letters = 0;
+  for (let k = 0; k < text.length; k++) {
+    const unit = text.charCodeAt(k) | 0x20;
+    if (unit >= 0x61 && unit <= 0x7a) letters++;
+  }
+  return letters;
+}
+
+function plural(count: number): string {
+  return count === 1 ? "" : "s";
+}
+
+function hex(unit: number): string {
+  return unit.toString(16).toUpperCase().padStart(4, "0");
+}
