@@ -12,6 +12,7 @@ import type { Policy } from "../policy/schema.js";
 import type { Layer } from "../guard/types.js";
 import { createNormalizeLayer } from "./normalize/index.js";
 import { secretsLayerFromPolicy } from "./secrets/index.js";
+import { piiLayerFromPolicy } from "./pii/index.js";
 import { createHeuristicsLayer } from "./heuristics/index.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
@@ -20,6 +21,7 @@ type LayerFactory = (policy: Policy) => Layer | null;
 const FACTORIES: readonly LayerFactory[] = [
   createNormalizeLayer,
   secretsLayerFromPolicy,
+  piiLayerFromPolicy,
   createHeuristicsLayer,
 ];
 

@@ -5,8 +5,9 @@
  */
 import type { Category } from "../policy/categories.js";
 import type { Action, FailureMode, Role } from "../policy/schema.js";
+import type { GuardSession } from "./session.js";
 
-export type { Action, Category, FailureMode, Role };
+export type { Action, Category, FailureMode, Role, GuardSession };
 
 export type Stage = "input" | "output";
 export type Trust = "trusted" | "untrusted";
@@ -75,6 +76,8 @@ export interface LayerInput {
   readonly intake: Intake;
   /** Aborted when the layer's time budget runs out; long-running layers should check it. */
   readonly signal: AbortSignal;
+  /** The conversation's state (pseudonym vault, canaries, system prompt), when the caller keeps one. */
+  readonly session?: GuardSession;
 }
 
 export interface LayerOutput {
@@ -154,4 +157,6 @@ export interface CheckRequest {
   readonly role?: Role;
   /** Defaults to `input`. */
   readonly stage?: Stage;
+  /** The conversation this text belongs to; layers that keep per-conversation state (pseudonyms, canaries) use it. */
+  readonly session?: GuardSession;
 }

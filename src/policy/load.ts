@@ -127,6 +127,14 @@ function checkCustomRules(policy: Policy): PolicyProblem[] {
     const verdict = checkPatternSafety(rule.pattern, rule.flags);
     if (!verdict.safe) problems.push({ path: `${path}.pattern`, expected: "a regular expression that runs in linear time", found: verdict.reason });
   });
+  const entityNames = new Set<string>();
+  policy.layers.pii.customEntities.forEach((entity, index) => {
+    const path = `layers.pii.customEntities.${index}`;
+    if (entityNames.has(entity.name)) problems.push({ path: `${path}.name`, expected: "an entity name not used before", found: JSON.stringify(entity.name) });
+    entityNames.add(entity.name);
+    const verdict = checkPatternSafety(entity.pattern, entity.flags);
+    if (!verdict.safe) problems.push({ path: `${path}.pattern`, expected: "a regular expression that runs in linear time", found: verdict.reason });
+  });
   return problems;
 }
 
