@@ -79,23 +79,25 @@ for (let cp = 0x80; cp <= 0x10ffff; cp++) {
     // Styled: a compatibility (not canonical) mapping that lands on ASCII letters or digits: fullwidth, mathematical, circled.
     if (char.normalize("NFKD") !== char.normalize("NFD") && /[a-z0-9]/.test(folded)) foldStyled.push(cp);
   }
+  // Letters fold to the ASCII letters they imitate; symbols and other scripts' digits only to ASCII
+  // punctuation they imitate (the fraction slash in ½), never to letters (∨ is no "v", ० no "o").
+  const isLetter = /\p{L}/u.test(char);
   let lookalike = "";
+  let lettersReplaced = false;
   let changed = false;
   for (const part of folded) {
-    if (part.charCodeAt(0) < 0x80) {
-      lookalike += part;
-      continue;
-    }
-    const ascii = lookalikeAscii(part);
-    if (ascii === null) lookalike += part;
+    const ascii = part.charCodeAt(0) < 0x80 ? null : lookalikeAscii(part);
+    const alnum = ascii !== null && /[a-z0-9]/.test(ascii);
+    if (ascii === null || (alnum && !isLetter)) lookalike += part;
     else {
       lookalike += ascii;
       changed = true;
+      if (alnum) lettersReplaced = true;
     }
   }
-  if (changed && /[a-z0-9]/.test(lookalike)) {
-    if (/\p{Script=Latin}/u.test(char)) {
-      // A Latin letter that looks like another (dotless i, Latin alpha) folds always: it is no sign of script mixing.
+  if (changed) {
+    if (!lettersReplaced || /\p{Script=Latin}/u.test(char)) {
+      // Folds always: punctuation look-alikes, and Latin letters that look like others (dotless i, Latin alpha), which are no sign of script mixing.
       if (foldCps[foldCps.length - 1] === cp) foldTargets[foldTargets.length - 1] = lookalike;
       else {
         foldCps.push(cp);

@@ -288,6 +288,11 @@ class Scanner {
     // Zero-width and other invisible format characters.
     this.zeroWidth++;
     if (this.firstZeroWidth < 0) this.firstZeroWidth = at;
+    if (kind === Invisible.SoftHyphen) {
+      // A hyphenation hint inside words is ordinary in text copied from web pages.
+      if (this.options.stripInvisible) this.remove(at, size);
+      return at + size;
+    }
     if (this.invisibleRun === 0) this.zeroWidthBeforeWord = this.wordStartText >= 0 && isSplittable(this.previousCp);
     this.invisibleRun++;
     if (this.invisibleRun > this.longestInvisibleRun) this.longestInvisibleRun = this.invisibleRun;
