@@ -13,6 +13,8 @@ import type { Layer } from "../guard/types.js";
 import { createNormalizeLayer } from "./normalize/index.js";
 import { secretsLayerFromPolicy } from "./secrets/index.js";
 import { piiLayerFromPolicy } from "./pii/index.js";
+import { canaryLayerFromPolicy } from "./canary/index.js";
+import { promptLeakLayerFromPolicy } from "./prompt-leak/index.js";
 import { createHeuristicsLayer } from "./heuristics/index.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
@@ -22,6 +24,8 @@ const FACTORIES: readonly LayerFactory[] = [
   createNormalizeLayer,
   secretsLayerFromPolicy,
   piiLayerFromPolicy,
+  canaryLayerFromPolicy,
+  promptLeakLayerFromPolicy,
   createHeuristicsLayer,
 ];
 

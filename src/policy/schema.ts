@@ -146,7 +146,7 @@ export const PromptLeakConfig = z
     ...layerBase,
     budgetMs: layerBase.budgetMs.default(10),
     systemPrompt: z.string().optional().describe("The application's system prompt, when it is fixed. A session's own system prompt takes precedence."),
-    shingleWords: z.number().int().min(3).max(12).default(5).describe("Length of the word n-grams compared between output and system prompt."),
+    shingleWords: z.number().int().min(2).max(12).default(4).describe("Length of the n-grams of content words (stop words dropped, light stemming) compared between output and system prompt."),
     minSharedShingles: z.number().int().min(1).default(4).describe("Fewest shared n-grams before overlap counts at all (short prompts share a few by chance)."),
     minCoverage: score.default(0.2).describe("Fraction of the system prompt's n-grams that must reappear in the output for a confident (block) finding; half of it flags."),
   })
