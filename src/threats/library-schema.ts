@@ -13,7 +13,7 @@ import { z } from "zod";
 export const STRIDE = ["spoofing", "tampering", "repudiation", "information_disclosure", "denial_of_service", "elevation_of_privilege"] as const;
 export const OWASP_LLM = ["LLM01", "LLM02", "LLM03", "LLM04", "LLM05", "LLM06", "LLM07", "LLM08", "LLM09", "LLM10"] as const;
 export const OWASP_AGENTIC = ["ASI01", "ASI02", "ASI03", "ASI04", "ASI05", "ASI06", "ASI07", "ASI08", "ASI09", "ASI10"] as const;
-export const VECTORS = ["direct", "content", "supply_chain", "insider"] as const;
+export const VECTORS = ["direct", "content", "any", "supply_chain", "insider"] as const;
 export const CIA = ["confidentiality", "integrity", "availability"] as const;
 
 export const RuleId = z.string().regex(/^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$/, "dotted lower-case words, e.g. prompt-injection.direct");
@@ -79,7 +79,7 @@ export const RuleSchema = z
     description: z.string().min(1).max(4000),
     attack: z
       .strictObject({
-        vector: z.enum(VECTORS).describe("How hostile input reaches the element: `direct` interaction, planted `content`, the `supply_chain`, or an `insider`."),
+        vector: z.enum(VECTORS).describe("How hostile input reaches the element: `direct` interaction, planted `content`, `any` of those two, the `supply_chain`, or an `insider`. Chooses the exposure factor in scoring."),
         access: z.array(z.enum(["query_only", "plant_documents", "insider", "supply_chain"])).min(1).describe("NIST AI 100-2 access an attacker needs (any one suffices)."),
         knowledge: z.enum(["black_box", "gray_box", "white_box"]).describe("Least knowledge the attack needs."),
         goals: z.array(z.enum(["availability", "integrity", "privacy", "misuse"])).min(1).describe("Attacker objectives the threat serves."),
@@ -88,7 +88,12 @@ export const RuleSchema = z
     impact: z
       .strictObject({
         affects: z.array(z.enum(CIA)).min(1).describe("Which ratings of the exposed assets count."),
-        base: z.number().int().min(1).max(5).describe("Impact (1-5) when no rated asset is exposed, e.g. cost for denial of wallet."),
+        kinds: z
+          .array(z.enum(["personal_data", "credentials", "business_data", "source_code", "model_weights", "system_instructions", "training_data", "messages", "public_content"]))
+          .optional()
+          .describe("Only assets of these kinds count (all kinds when absent; none when empty, so the base alone sets the impact)."),
+        base: z.number().int().min(1).max(5).describe("Least impact (1-5) whatever the assets at stake, e.g. cost for denial of wallet or reputational harm for a jailbreak."),
+        spreads: z.boolean().default(false).describe("The harm travels downstream with the element's output (tool calls, executed output, poisoned content), so the blast radius across trust boundaries adds to the impact."),
       })
       .describe("How the impact is judged."),
     mitigations: z.array(ControlId).min(1).describe("Control ids from the control catalogue."),

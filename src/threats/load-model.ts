@@ -5,6 +5,7 @@
  * sit on components of that type. A model is accepted whole or rejected with
  * every problem, each with its line and column; nothing is half-processed.
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { ThreatModelSchema, type ComponentType, type ThreatModel } from "./model-schema.js";
 import { located, parseYaml, problemsFromIssues, ThreatModelError, type Locate, type Problem } from "./problems.js";
@@ -15,6 +16,8 @@ export interface LoadedModel {
   readonly source: string;
   /** Position of any path in the source file (for SARIF locations and later problems). */
   readonly locate: Locate;
+  /** `sha256:` digest of the file's text, so a report names exactly the model it describes. */
+  readonly sha256: string;
 }
 
 /** Fields that only mean something on some component types. */
@@ -48,7 +51,7 @@ export function parseThreatModel(text: string, source = "model"): LoadedModel {
   if (!result.success) throw new ThreatModelError(source, problemsFromIssues(result.error.issues, parsed.locate));
   const problems = crossReferenceProblems(result.data, parsed.locate);
   if (problems.length > 0) throw new ThreatModelError(source, problems);
-  return { model: result.data, source, locate: parsed.locate };
+  return { model: result.data, source, locate: parsed.locate, sha256: "sha256:" + createHash("sha256").update(text).digest("hex") };
 }
 
 type ElementKind = "boundaries" | "components" | "assets" | "flows" | "entryPoints" | "attackers";
@@ -67,15 +70,17 @@ export function crossReferenceProblems(model: ThreatModel, locate: Locate | unde
     problems.push(located({ path, expected, found }, locate));
   };
 
-  // One namespace for every element: threat ids are `rule@element`, so a component and a flow may not share an id.
+  // Ids are unique per kind, and components and flows share one namespace: threat ids are `rule@element`.
+  const namespaceOf = (kind: ElementKind): string => (kind === "flows" ? "components" : kind);
   const firstUse = new Map<string, string>();
   const idsOf: Record<ElementKind, Set<string>> = { boundaries: new Set(), components: new Set(), assets: new Set(), flows: new Set(), entryPoints: new Set(), attackers: new Set() };
   for (const kind of Object.keys(KIND_NAMES) as ElementKind[]) {
     model[kind].forEach((element, index) => {
       const path = `${kind}.${index}.id`;
-      const earlier = firstUse.get(element.id);
+      const key = `${namespaceOf(kind)}:${element.id}`;
+      const earlier = firstUse.get(key);
       if (earlier) add(path, `an id not used before (it is already used at ${earlier})`, `duplicate id ${JSON.stringify(element.id)}`);
-      else firstUse.set(element.id, path);
+      else firstUse.set(key, path);
       idsOf[kind].add(element.id);
     });
   }

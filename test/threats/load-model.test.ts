@@ -59,13 +59,15 @@ describe("threat model loading", () => {
     expect(problems[0]!.expected).toContain("one of chat, customer, model");
   });
 
-  it("reports duplicate ids across element kinds, pointing at the second use", () => {
-    const problems = problemsOf(VALID.replace("{ id: ask,", "{ id: chat,").replace("id: tickets, kind", "id: tickets, kind").replace("{ id: web,", "{ id: internet,"));
+  it("reports duplicate ids (components and flows share one namespace), pointing at the second use", () => {
+    const problems = problemsOf(VALID.replace("{ id: ask,", "{ id: chat,").replace("{ id: app, trust: internal }", "{ id: internet, trust: internal }").replace("{ id: web,", "{ id: customer,"));
     expect(problems.map((p) => [p.path, p.found])).toEqual([
+      ["boundaries.1.id", 'duplicate id "internet"'],
+      ["components.1.boundary", 'unknown trust boundary "app"'],
+      ["components.2.boundary", 'unknown trust boundary "app"'],
       ["flows.0.id", 'duplicate id "chat"'],
-      ["entryPoints.0.id", 'duplicate id "internet"'],
     ]);
-    expect(problems[0]!.expected).toContain("components.1.id");
+    expect(problems[3]!.expected).toContain("components.1.id");
   });
 
   it("reports a cycle of trust boundaries once, naming the cycle", () => {
