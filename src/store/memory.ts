@@ -1,0 +1,89 @@
+/** An event store in memory, with the same chain as the SQL stores: for tests, demos and `--store memory`. Lost at exit. */
+import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
+import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
+
+interface Row {
+  seq: number;
+  id: string;
+  kind: string;
+  principal: string | null;
+  action: string | null;
+  payload: string;
+  prevHash: string;
+  hash: string;
+}
+
+export class MemoryEventStore implements EventStore {
+  readonly description = "memory";
+  /** Exposed so tests can tamper with stored events and see verification fail. */
+  readonly rows: Row[] = [];
+  private readonly ids = new Set<string>();
+  private readonly keys = new Map<string, StoredKey>();
+  head = { seq: 0, hash: GENESIS_HASH };
+  /** When set, appends fail (tests of an unavailable store). */
+  failing: Error | null = null;
+
+  async init(): Promise<void> {}
+
+  async append(events: readonly AuditEvent[]): Promise<void> {
+    if (this.failing) throw this.failing;
+    const fresh = events.filter((event) => !this.ids.has(event.id));
+    const links = link(fresh, this.head.seq, this.head.hash);
+    links.forEach((entry, index) => {
+      const event = fresh[index]!;
+      this.ids.add(event.id);
+      this.rows.push({
+        seq: entry.seq,
+        id: event.id,
+        kind: event.kind,
+        principal: event.kind === "gap" ? null : event.principal,
+        action: event.kind === "decision" ? event.action : null,
+        payload: entry.payload,
+        prevHash: entry.prevHash,
+        hash: entry.hash,
+      });
+    });
+    const last = links[links.length - 1];
+    if (last) this.head = { seq: last.seq, hash: last.hash };
+  }
+
+  async list(query: EventQuery): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+    for (let index = this.rows.length - 1; index >= 0 && out.length < limit; index--) {
+      const row = this.rows[index]!;
+      if (query.beforeSeq !== undefined && row.seq >= query.beforeSeq) continue;
+      if (query.principal !== undefined && row.principal !== query.principal) continue;
+      if (query.action !== undefined && row.action !== query.action) continue;
+      if (query.kind !== undefined && row.kind !== query.kind) continue;
+      out.push(toStored(row));
+    }
+    return out;
+  }
+
+  async get(id: string): Promise<StoredEvent | null> {
+    const row = this.rows.find((candidate) => candidate.id === id);
+    return row ? toStored(row) : null;
+  }
+
+  async verify(): Promise<VerifyResult> {
+    const verifier = new ChainVerifier();
+    for (const row of this.rows) if (!verifier.next(row, { id: row.id, kind: row.kind })) break;
+    return { ...verifier.finish(this.head.seq, this.head.hash), events: verifier.count, headSeq: this.head.seq, headHash: this.head.hash };
+  }
+
+  async listKeys(): Promise<StoredKey[]> {
+    return [...this.keys.values()];
+  }
+
+  async putKey(key: StoredKey): Promise<void> {
+    const existing = this.keys.get(key.id);
+    this.keys.set(key.id, existing ? { ...existing, revoked: existing.revoked || key.revoked } : key);
+  }
+
+  async close(): Promise<void> {}
+}
+
+function toStored(row: Row): StoredEvent {
+  return { seq: row.seq, event: JSON.parse(row.payload) as AuditEvent, prevHash: row.prevHash, hash: row.hash };
+}

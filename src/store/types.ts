@@ -1,0 +1,106 @@
+/**
+ * What the event store holds and the one interface every store implements
+ * (embedded PGlite, PostgreSQL, memory).
+ */
+
+/** One guard decision as recorded in the audit trail. No raw secrets or personal data: see `excerpt`. */
+export interface DecisionEvent {
+  readonly kind: "decision";
+  /** The decision's ULID (also sent to the client in x-bulwark-decision-id). */
+  readonly id: string;
+  /** ISO 8601 time the decision was made. */
+  readonly time: string;
+  readonly requestId: string;
+  readonly principal: string;
+  readonly keyId: string;
+  readonly route: string;
+  readonly model: string;
+  readonly stage: "input" | "output";
+  readonly role: string;
+  /** Where in the request the checked text sits, e.g. `messages[2].content` or `choices[0].message.content`. */
+  readonly location: string;
+  readonly action: "allow" | "flag" | "redact" | "block";
+  readonly categories: readonly string[];
+  readonly score: number;
+  readonly findings: ReadonlyArray<{ detector: string; category: string; score: number; action: string; ruleId?: string }>;
+  readonly layers: ReadonlyArray<{ name: string; status: string; durationUs: number }>;
+  readonly degraded: boolean;
+  readonly policyName: string;
+  readonly policyHash: string;
+  readonly latencyUs: number;
+  /** At most 160 characters of the checked text with secrets and personal data cut out; empty when that cannot be guaranteed. */
+  readonly excerpt: string;
+}
+
+/** Something an administrator did (reload, key created or revoked). */
+export interface AdminEvent {
+  readonly kind: "admin";
+  readonly id: string;
+  readonly time: string;
+  readonly principal: string;
+  readonly route: string;
+  readonly operation: string;
+  readonly detail: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+/** Events that could not be recorded (the buffer overflowed while the store was down). */
+export interface GapEvent {
+  readonly kind: "gap";
+  readonly id: string;
+  readonly time: string;
+  readonly dropped: number;
+  readonly firstDroppedAt: string;
+  readonly lastDroppedAt: string;
+}
+
+export type AuditEvent = DecisionEvent | AdminEvent | GapEvent;
+
+export interface StoredEvent {
+  readonly seq: number;
+  readonly event: AuditEvent;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface EventQuery {
+  readonly limit?: number;
+  /** Only events with seq below this (paging backwards from the newest). */
+  readonly beforeSeq?: number;
+  readonly principal?: string;
+  readonly action?: string;
+  readonly kind?: AuditEvent["kind"];
+}
+
+export interface VerifyResult {
+  readonly ok: boolean;
+  readonly events: number;
+  readonly headSeq: number;
+  readonly headHash: string;
+  /** The first event that does not verify, and why. */
+  readonly firstBadSeq?: number;
+  readonly reason?: string;
+}
+
+export interface StoredKey {
+  readonly id: string;
+  readonly principal: string;
+  readonly hash: string;
+  readonly createdAt: string;
+  readonly revoked: boolean;
+}
+
+export interface EventStore {
+  /** Where the events go, without credentials. */
+  readonly description: string;
+  /** Connects and applies migrations. */
+  init(): Promise<void>;
+  /** Appends events to the chain in one transaction; events whose id is already stored are skipped (safe to retry). */
+  append(events: readonly AuditEvent[]): Promise<void>;
+  list(query: EventQuery): Promise<StoredEvent[]>;
+  get(id: string): Promise<StoredEvent | null>;
+  verify(): Promise<VerifyResult>;
+  listKeys(): Promise<StoredKey[]>;
+  /** Adds a key, or revokes one (revoked keys stay listed, so their ids are not reused). */
+  putKey(key: StoredKey): Promise<void>;
+  close(): Promise<void>;
+}
