@@ -1,0 +1,155 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { createNormalizeLayer } from "../../../src/detectors/normalize/index.js";
+import { findRepetition } from "../../../src/detectors/normalize/repetition.js";
+import type { LayerInput, LayerOutput } from "../../../src/guard/types.js";
+import { PolicySchema } from "../../../src/policy/schema.js";
+
+const layer = createNormalizeLayer(PolicySchema.parse({ version: 1, limits: { maxBytes: 8 << 20, maxChars: 8 << 20, maxTokens: 8 << 20 } }))!;
+const keepAll = createNormalizeLayer(
+  PolicySchema.parse({ version: 1, limits: { maxBytes: 8 << 20, maxChars: 8 << 20, maxTokens: 8 << 20 }, layers: { normalize: { stripInvisible: false, stripControl: false } } }),
+)!;
+
+function inputFor(text: string): LayerInput {
+  return {
+    text,
+    original: text,
+    views: { folded: text, foldedToText: null, hidden: [] },
+    role: "user",
+    trust: "trusted",
+    stage: "input",
+    intake: { bytes: Buffer.byteLength(text, "utf8"), invalidUtf8: 0, loneSurrogates: 0 },
+    signal: new AbortController().signal,
+  };
+}
+
+/** Characters the layer treats specially, mixed with arbitrary UTF-16 units (lone surrogates included) and code points. */
+const SPECIAL = [
+  "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u2066", "\u200f", "\ufe0f", "\ufe0e",
+  "\u{e0041}", "\u{e0069}", "\u{e007f}", "\u{e0100}", "\u{1f3f4}", "\u{1f468}", "\u{1f3fd}", "\u0301", "\u0456",
+  "\u043e", "\uff49", "\u{1d422}", "\ufdfa", "\u0130", "\u00df", "\x00", "\x1b", "\x85", "\t", "\n", " ", "a", "I",
+  "\ud800", "\udc00",
+];
+const unit = fc.oneof(
+  fc.constantFrom(...SPECIAL),
+  fc.string({ unit: "binary", minLength: 1, maxLength: 1 }),
+  fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)),
+);
+const hostile = fc.string({ unit, maxLength: 200 });
+
+function isWellFormed(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0xd800 && code <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (code >= 0xdc00 && code <= 0xdfff) return false;
+  }
+  return true;
+}
+
+function assertWellFormedOutput(source: string, output: LayerOutput): void {
+  expect(output.text).toBeDefined();
+  const text = output.text!;
+  const views = output.views!;
+  expect(isWellFormed(text)).toBe(true);
+  expect(isWellFormed(views.folded)).toBe(true);
+  expect(text.length).toBeLessThanOrEqual(source.length);
+  const map = views.foldedToText;
+  if (map === null) expect(views.folded.length).toBe(text.length);
+  else {
+    expect(map.length).toBe(views.folded.length + 1);
+    expect(map[views.folded.length]).toBe(text.length);
+    // One assertion for the whole map: expect() per element would dominate on megabyte inputs.
+    let firstBad = -1;
+    for (let i = 0; i < views.folded.length && firstBad < 0; i++) {
+      const at = map[i]!;
+      if (at < 0 || at >= text.length || map[i + 1]! < at) firstBad = i;
+    }
+    expect(firstBad).toBe(-1);
+  }
+  for (const finding of output.findings) {
+    expect(finding.score).toBeGreaterThanOrEqual(0);
+    expect(finding.score).toBeLessThanOrEqual(1);
+    if (finding.span !== undefined) {
+      expect(finding.span.start).toBeGreaterThanOrEqual(0);
+      expect(finding.span.end).toBeGreaterThan(finding.span.start);
+      expect(finding.span.end).toBeLessThanOrEqual(source.length);
+    }
+  }
+  for (const hidden of views.hidden) expect(typeof hidden).toBe("string");
+}
+
+async function run(target: typeof layer, text: string): Promise<LayerOutput> {
+  return await target.check(inputFor(text));
+}
+
+describe("normalize never breaks on hostile input", () => {
+  it("returns well-formed text, in-range spans and a monotone offset map for arbitrary strings", async () => {
+    await fc.assert(
+      fc.asyncProperty(hostile, async (text) => {
+        assertWellFormedOutput(text, await run(layer, text));
+        assertWellFormedOutput(text, await run(keepAll, text));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("keeps every character when nothing is to be stripped, lone surrogates aside", async () => {
+    await fc.assert(
+      fc.asyncProperty(hostile, async (text) => {
+        const output = await run(keepAll, text);
+        expect(output.text).toBe(text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd"));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("is idempotent on its own output's detection view for plain folded text", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ unit: "grapheme", maxLength: 100 }), async (text) => {
+        const once = await run(layer, text);
+        const twice = await run(layer, once.views!.folded);
+        expect(twice.views!.folded).toBe(once.views!.folded);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("handles huge inputs of each hostile kind", async () => {
+    const huge = 1 << 18; // megabyte inputs are timed in bench/normalize.ts
+    const cases = [
+      "\u200b".repeat(huge),
+      "\ud800".repeat(huge),
+      "\u0301".repeat(huge),
+      "\u{e0041}".repeat(huge / 2),
+      "\u{e0100}".repeat(huge / 2),
+      "\u0456gn\u043er\u0435".repeat(huge / 6),
+      "ab".repeat(huge / 2),
+      "\x00".repeat(huge),
+    ];
+    for (const text of cases) assertWellFormedOutput(text, await run(layer, text));
+  });
+});
+
+describe("repetition finder", () => {
+  it("agrees with a brute-force search on small strings", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom("a", "b", "c"), maxLength: 120 }), fc.integer({ min: 2, max: 6 }), (text, limit) => {
+        const runs = findRepetition(text, limit, 4);
+        for (const run of runs) {
+          const unitText = text.slice(run.start, run.start + run.unitLength);
+          expect(text.slice(run.start, run.start + run.repeats * run.unitLength)).toBe(unitText.repeat(run.repeats));
+          expect(run.repeats).toBeGreaterThan(limit);
+        }
+        // Every single-character run longer than the limit is found.
+        const longest = /(.)\1*/g;
+        for (const match of text.matchAll(longest)) {
+          if (match[0].length > limit) expect(runs.some((run) => run.start <= match.index && run.end >= match.index + match[0].length)).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
