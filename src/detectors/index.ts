@@ -15,6 +15,7 @@ import { secretsLayerFromPolicy } from "./secrets/index.js";
 import { piiLayerFromPolicy } from "./pii/index.js";
 import { canaryLayerFromPolicy } from "./canary/index.js";
 import { promptLeakLayerFromPolicy } from "./prompt-leak/index.js";
+import { exfiltrationLayerFromPolicy } from "./exfiltration/index.js";
 import { createHeuristicsLayer } from "./heuristics/index.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
@@ -26,6 +27,7 @@ const FACTORIES: readonly LayerFactory[] = [
   piiLayerFromPolicy,
   canaryLayerFromPolicy,
   promptLeakLayerFromPolicy,
+  exfiltrationLayerFromPolicy,
   createHeuristicsLayer,
 ];
 

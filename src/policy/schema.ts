@@ -91,7 +91,7 @@ const patternFlags = z.string().regex(/^[imsu]*$/, "only the flags i, m, s, u").
 export const SecretsConfig = z
   .strictObject({
     ...layerBase,
-    budgetMs: layerBase.budgetMs.default(20),
+    budgetMs: layerBase.budgetMs.default(50),
     stages: stageScope.default("both").describe("Where to look: `input` (keys pasted into prompts, before they reach the model), `output` (keys the model leaks), or `both`."),
     disabledRules: z.array(z.string()).default([]).describe("Ids of built-in secret rules (data/secrets/rules.json) to switch off."),
     allowValues: z.array(z.string().min(1)).default([]).describe("Exact values never reported, such as documented example keys your application prints on purpose."),
@@ -120,7 +120,7 @@ export const CustomEntity = z
 export const PiiConfig = z
   .strictObject({
     ...layerBase,
-    budgetMs: layerBase.budgetMs.default(20),
+    budgetMs: layerBase.budgetMs.default(50),
     stages: stageScope.default("both").describe("Where to look: `input`, `output`, or `both`."),
     entities: z.array(z.enum(PII_ENTITIES)).default([...PII_ENTITIES]).describe("Built-in entity kinds to detect. Each is validated (phone numbers parsed, cards by Luhn, IBANs by mod-97, SSNs against unissued ranges)."),
     mode: z
@@ -136,7 +136,7 @@ export const PiiConfig = z
 export const CanaryConfig = z
   .strictObject({
     ...layerBase,
-    budgetMs: layerBase.budgetMs.default(10),
+    budgetMs: layerBase.budgetMs.default(50),
     minPartialLength: z.number().int().min(8).max(24).default(10).describe("Shortest run of a canary's random part that counts as a leak (partial leaks, e.g. a truncated token)."),
   })
   .describe("Canary tokens planted in a session's system prompt, detected in output and tool-call arguments, also base64, hex or URL-encoded, reversed, spaced out or partial. Needs a session (GuardSession).");
@@ -144,7 +144,7 @@ export const CanaryConfig = z
 export const PromptLeakConfig = z
   .strictObject({
     ...layerBase,
-    budgetMs: layerBase.budgetMs.default(10),
+    budgetMs: layerBase.budgetMs.default(50),
     systemPrompt: z.string().optional().describe("The application's system prompt, when it is fixed. A session's own system prompt takes precedence."),
     shingleWords: z.number().int().min(2).max(12).default(4).describe("Length of the n-grams of content words (stop words dropped, light stemming) compared between output and system prompt."),
     minSharedShingles: z.number().int().min(1).default(4).describe("Fewest shared n-grams before overlap counts at all (short prompts share a few by chance)."),
@@ -155,7 +155,7 @@ export const PromptLeakConfig = z
 export const ExfiltrationConfig = z
   .strictObject({
     ...layerBase,
-    budgetMs: layerBase.budgetMs.default(10),
+    budgetMs: layerBase.budgetMs.default(50),
     allowedHosts: z.array(z.string().min(1)).default([]).describe("Hosts that output may load from or link to. `example.com` also allows its subdomains; `*` allows every host (data-carrying URLs are still checked)."),
     links: z
       .enum(["allow", "allowlist"])
@@ -168,7 +168,7 @@ export const ExfiltrationConfig = z
 export const OutputSafetyConfig = z
   .strictObject({
     ...layerBase,
-    budgetMs: layerBase.budgetMs.default(10),
+    budgetMs: layerBase.budgetMs.default(50),
     sinks: z
       .array(z.enum(["html", "sql", "shell"]))
       .default([])
@@ -179,7 +179,7 @@ export const OutputSafetyConfig = z
 export const StructuredOutputConfig = z
   .strictObject({
     ...layerBase,
-    budgetMs: layerBase.budgetMs.default(10),
+    budgetMs: layerBase.budgetMs.default(50),
     schema: z.record(z.string(), z.unknown()).optional().describe("A JSON Schema (draft 2020-12 or draft-07) that model output must satisfy. Without one this layer is off."),
     extractFromFence: z.boolean().default(true).describe("Accept JSON wrapped in a single markdown code fence (```json ... ```)."),
   })

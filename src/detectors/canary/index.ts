@@ -71,6 +71,16 @@ export function createCanaryLayer(options: CanaryOptions, binding: CanaryBinding
   };
 }
 
+/** Whether text carries any of the canaries (plainly, encoded or in part); for other layers, e.g. URLs in exfiltration. */
+export function containsCanary(text: string, canaries: readonly string[], minimum = 10): boolean {
+  if (canaries.length === 0 || text.length === 0) return false;
+  const views = buildViews(text);
+  return canaries.some((token) => {
+    const secret = randomPart(token);
+    return secret.length >= minimum && findLeak(secret, views, minimum) !== null;
+  });
+}
+
 export function canaryLayerFromPolicy(policy: Policy): Layer | null {
   return policy.layers.canary.enabled ? createCanaryLayer(policy.layers.canary) : null;
 }
