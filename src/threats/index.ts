@@ -24,3 +24,5 @@ export * from "./coverage.js";
 export * from "./evidence.js";
 export * from "./diff.js";
 export * from "./analyse.js";
+export * from "./render/index.js";
+export * from "./json-schema.js";
