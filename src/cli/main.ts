@@ -8,6 +8,7 @@ import { VERSION } from "../version.js";
 import { register as registerCheck } from "./check.js";
 import { register as registerInit } from "./init.js";
 import { register as registerPolicy } from "./policy.js";
+import { register as registerThreats } from "./threats.js";
 
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -16,7 +17,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy];
+  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerThreats];
   for (const register of commands) register(program);
   try {
     await program.parseAsync(argv);
