@@ -34,6 +34,8 @@ export interface Guard {
   readonly policyHash: string;
   readonly layers: readonly Layer[];
   check(request: CheckRequest | string): Promise<Decision>;
+  /** Runs every layer's one-time loading now (for servers, at start-up). Safe to call more than once. */
+  warmUp(): Promise<void>;
 }
 
 const TRUST: Record<Role, Trust> = { system: "trusted", user: "untrusted", assistant: "untrusted", document: "untrusted", tool: "untrusted" };
@@ -50,10 +52,16 @@ export function createGuard(options: GuardOptions = {}): Guard {
     output: groupByPhase(layers.filter((layer) => layer.stage === "output" || layer.stage === "both")),
   };
 
+  let warmedUp: Promise<void> | undefined;
+  const warmUp = (): Promise<void> => (warmedUp ??= Promise.all(layers.map((layer) => layer.warmUp?.())).then(() => undefined));
+
   async function check(request: CheckRequest | string): Promise<Decision> {
     const started = performance.now();
-    const { text: rawText, role = "user", stage = "input" } = typeof request === "string" ? { text: request } : request;
+    const { text: rawText, role = "user", stage = "input", session } = typeof request === "string" ? { text: request } : request;
     const { text: original, intake } = takeIn(rawText);
+    // Small inputs never need the tokenizer (a token is at least one byte), so only an input
+    // that could reach the token limit waits for one-time loading, and only the first time.
+    if (intake.bytes > policy.limits.maxTokens) await warmUp();
     const findings: DecidedFinding[] = [];
     const reports: LayerReport[] = [];
     // One mutable record, so that helpers below can update it and TypeScript still sees the changes.
@@ -109,7 +117,7 @@ export function createGuard(options: GuardOptions = {}): Guard {
         for (const layer of phaseLayers) reports.push({ name: layer.name, version: layer.version, status: "skipped", durationUs: 0, findings: 0 });
         continue;
       }
-      const base = (): LayerInputWithoutSignal => ({ text, original, views, role, trust: TRUST[role], stage, intake });
+      const base = (): LayerInputWithoutSignal => ({ text, original, views, role, trust: TRUST[role], stage, intake, ...(session ? { session } : {}) });
       if (phase === "transform") {
         for (const layer of phaseLayers) {
           const result = await runContained(layer, base());
@@ -152,7 +160,7 @@ export function createGuard(options: GuardOptions = {}): Guard {
     };
   }
 
-  return { policy, policyHash: hash, layers, check };
+  return { policy, policyHash: hash, layers, check, warmUp };
 }
 
 function isLoaded(policy: LoadedPolicy | PolicyInput): policy is LoadedPolicy {

@@ -20,7 +20,11 @@ export type Trust = "trusted" | "untrusted";
  */
 export type Phase = "transform" | "detect" | "verify";
 
-/** UTF-16 offsets into the text the layer was given (`LayerInput.text`). */
+/**
+ * UTF-16 offsets into the text the layer was given (`LayerInput.text`): for
+ * transform layers that is the text as received, for detect and verify layers
+ * the normalised text (`Decision.text` before redaction).
+ */
 export interface Span {
   readonly start: number;
   readonly end: number;
@@ -97,6 +101,13 @@ export interface Layer {
   /** Overrides the policy's failure mode for this layer. */
   readonly failureMode?: FailureMode;
   check(input: LayerInput): LayerOutput | Promise<LayerOutput>;
+  /**
+   * One-time loading (a tokenizer, model weights) that should not count against
+   * the time budget of the first request that needs it. The engine awaits it
+   * before the first input large enough to need it, and `guard.warmUp()` runs it
+   * ahead of time (long-running hosts do that at start-up).
+   */
+  warmUp?(): Promise<void>;
 }
 
 export type LayerStatus = "ok" | "error" | "timeout" | "malformed" | "skipped";

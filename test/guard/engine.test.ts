@@ -142,6 +142,18 @@ describe("guard engine", () => {
     expect(seen[2]).toEqual({ text: "ok \ufffd", invalid: 0, lone: 0 });
   });
 
+  it("runs one-time warm-up before the first input large enough to need it, not for small ones", async () => {
+    const events: string[] = [];
+    const warming = layer("warming", (input) => { events.push(`check ${input.text.length}`); return { findings: [] }; }, {
+      warmUp: async () => { events.push("warm-up"); },
+    });
+    const guard = guardWith([warming], { limits: { maxTokens: 100 } });
+    await guard.check("small");
+    await guard.check("x".repeat(200));
+    await guard.check("y".repeat(300));
+    expect(events).toEqual(["check 5", "warm-up", "check 200", "check 300"]);
+  });
+
   it("rejects an invalid policy object passed in code", () => {
     expect(() => createGuard({ policy: { version: 1, limits: { maxBytes: -1 } } })).toThrow(/limits\.maxBytes/);
   });
