@@ -16,7 +16,9 @@ import { piiLayerFromPolicy } from "./pii/index.js";
 import { canaryLayerFromPolicy } from "./canary/index.js";
 import { promptLeakLayerFromPolicy } from "./prompt-leak/index.js";
 import { exfiltrationLayerFromPolicy } from "./exfiltration/index.js";
+import { outputSafetyLayerFromPolicy, structuredOutputLayerFromPolicy } from "./output-safety/index.js";
 import { createHeuristicsLayer } from "./heuristics/index.js";
+import { createClassifierLayer } from "../model/layer.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
 
@@ -28,7 +30,10 @@ const FACTORIES: readonly LayerFactory[] = [
   canaryLayerFromPolicy,
   promptLeakLayerFromPolicy,
   exfiltrationLayerFromPolicy,
+  outputSafetyLayerFromPolicy,
+  structuredOutputLayerFromPolicy,
   createHeuristicsLayer,
+  (policy) => createClassifierLayer(policy),
 ];
 
 export function builtinLayers(policy: Policy): Layer[] {

@@ -1,0 +1,71 @@
+/**
+ * detectors/output-safety: improper output handling (OWASP LLM05). Two layers:
+ *
+ * - `output-safety`: fragments dangerous to where the output goes (HTML/JS for
+ *   a renderer, SQL for a database, shell for a command line), from rules as
+ *   data (data/output-safety/rules.yaml); only the sinks the policy lists.
+ * - `structured-output`: JSON Schema validation (ajv) of structured output.
+ *
+ * May import: src/policy (types), src/guard/types, ./.
+ */
+import type { Finding, Layer, LayerInput, LayerOutput } from "../../guard/types.js";
+import type { OutputSafetyOptions, Policy } from "../../policy/schema.js";
+import { BUILTIN_OUTPUT_RULES, type OutputRule } from "./rules.js";
+
+export { BUILTIN_OUTPUT_RULES, loadOutputRules, SINKS, type OutputRule, type Sink } from "./rules.js";
+export { createStructuredOutputLayer, structuredOutputLayerFromPolicy } from "./structured.js";
+
+export const OUTPUT_SAFETY_VERSION = "1.0.0";
+
+/** Findings per rule per text: one is enough to decide, a few help people read the report. */
+const MAX_PER_RULE = 8;
+
+export function scanOutput(text: string, rules: readonly OutputRule[]): Finding[] {
+  const lower = text.toLowerCase();
+  const findings: Finding[] = [];
+  for (const rule of rules) {
+    if (!rule.keywords.some((keyword) => lower.includes(keyword))) continue;
+    const regex = rule.regex;
+    regex.lastIndex = 0;
+    let match: RegExpExecArray | null;
+    let count = 0;
+    while (count < MAX_PER_RULE && (match = regex.exec(text)) !== null) {
+      if (match[0].length === 0) {
+        regex.lastIndex++;
+        continue;
+      }
+      count++;
+      findings.push({
+        detector: "output-safety",
+        category: "unsafe_output",
+        score: rule.score,
+        ruleId: rule.id,
+        span: { start: match.index, end: match.index + match[0].length },
+        evidence: `${rule.sink}: ${rule.description}`,
+        replacement: `[REMOVED:${rule.id}]`,
+      });
+    }
+  }
+  return findings;
+}
+
+export function createOutputSafetyLayer(options: OutputSafetyOptions, rules: readonly OutputRule[] = BUILTIN_OUTPUT_RULES): Layer | null {
+  const sinks = new Set(options.sinks);
+  const active = rules.filter((rule) => sinks.has(rule.sink));
+  if (active.length === 0) return null;
+  return {
+    name: "output-safety",
+    version: OUTPUT_SAFETY_VERSION,
+    stage: "output",
+    phase: "detect",
+    budgetMs: options.budgetMs,
+    ...(options.failureMode ? { failureMode: options.failureMode } : {}),
+    check(input: LayerInput): LayerOutput {
+      return { findings: scanOutput(input.text, active) };
+    },
+  };
+}
+
+export function outputSafetyLayerFromPolicy(policy: Policy): Layer | null {
+  return policy.layers.outputSafety.enabled ? createOutputSafetyLayer(policy.layers.outputSafety) : null;
+}
