@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { parse as parseFast } from "yaml";
 import { z } from "zod";
 import { packagePath } from "../util/paths.js";
 import { factCatalogue, type FactSpec } from "./facts.js";
@@ -54,7 +55,11 @@ export function builtInLibrary(): BuiltIn {
   if (builtIn) return builtIn;
   const read = <T>(file: string, schema: z.ZodType<T>): { value: T; locate: Locate; source: string } => {
     const source = packagePath("data", "threats", file);
-    const parsed = parseYaml(readFileSync(source, "utf8"));
+    const text = readFileSync(source, "utf8");
+    // Shipped data is valid in every release, so take the fast parser first; positions only matter for problems.
+    const fast = schema.safeParse(parseFast(text));
+    if (fast.success) return { value: fast.data, locate: () => undefined, source };
+    const parsed = parseYaml(text);
     if ("problems" in parsed) throw new ThreatModelError(source, parsed.problems, "threat library data");
     const result = schema.safeParse(parsed.value, { reportInput: true });
     if (!result.success) throw new ThreatModelError(source, problemsFromIssues(result.error.issues, parsed.locate), "threat library data");
@@ -69,7 +74,13 @@ export function builtInLibrary(): BuiltIn {
     ...duplicateControlProblems(controlsFile.value.controls, controlsFile.locate),
     ...libraryProblems({ library: libraryFile.value, origin: "library-file", source: libraryFile.source, locate: libraryFile.locate }, controls, atlasNames, new Set()),
   ];
-  if (problems.length > 0) throw new ThreatModelError(libraryFile.source, problems, "threat library data");
+  if (problems.length > 0) {
+    // Parsed the fast way, without positions: parse again to say where each problem is.
+    const located = parseYaml(readFileSync(libraryFile.source, "utf8"));
+    const locate = "problems" in located ? libraryFile.locate : located.locate;
+    const placed = [...duplicateControlProblems(controlsFile.value.controls, controlsFile.locate), ...libraryProblems({ library: libraryFile.value, origin: "library-file", source: libraryFile.source, locate }, controls, atlasNames, new Set())];
+    throw new ThreatModelError(libraryFile.source, placed, "threat library data");
+  }
   builtIn = { library: libraryFile.value, controls, atlasVersion: atlas.value.version, atlasNames };
   return builtIn;
 }

@@ -63,10 +63,12 @@ describe("threat library", () => {
 
   const reference = packagePath("..", "shared", "reference", "mitre-atlas", "ATLAS.yaml");
   it.skipIf(!existsSync(reference))("cites ATLAS ids and names exactly as ATLAS 5.6.0 has them", () => {
-    const atlas = parse(readFileSync(reference, "utf8")) as { version: string; matrices: Array<{ techniques: Array<{ id: string; name: string }> }> };
-    const names = new Map(atlas.matrices.flatMap((m) => m.techniques).map((t) => [t.id, t.name]));
+    // Read the id/name pairs straight from the text: parsing all 9,600 lines of YAML costs seconds.
+    const text = readFileSync(reference, "utf8");
+    const names = new Map([...text.matchAll(/^ {2}- id: (AML\.T\d{4}(?:\.\d{3})?)\n {4}name: (.+)$/gm)].map((m) => [m[1]!, (parse(m[2]!) as string).trim()]));
+    expect(names.size).toBeGreaterThan(150);
     const { library, atlasNames, atlasVersion } = builtInLibrary();
-    expect(atlasVersion).toBe(atlas.version);
+    expect(atlasVersion).toBe(/^version: (\S+)$/m.exec(text)?.[1]);
     for (const rule of library.rules) {
       for (const id of rule.atlas) {
         expect(names.has(id), `${rule.id}: ${id}`).toBe(true);
