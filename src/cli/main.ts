@@ -8,6 +8,9 @@ import { VERSION } from "../version.js";
 import { register as registerCheck } from "./check.js";
 import { register as registerInit } from "./init.js";
 import { register as registerPolicy } from "./policy.js";
+import { register as registerServe } from "./serve.js";
+import { register as registerAudit } from "./audit.js";
+import { register as registerKeys } from "./keys.js";
 import { register as registerThreats } from "./threats.js";
 
 /** Runs the CLI and resolves to the process exit code. */
@@ -17,7 +20,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerThreats];
+  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerServe, registerAudit, registerKeys, registerThreats];
   for (const register of commands) register(program);
   try {
     await program.parseAsync(argv);

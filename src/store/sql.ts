@@ -1,0 +1,198 @@
+/**
+ * The event store in SQL: one schema and one set of migrations for both the
+ * embedded PGlite and a PostgreSQL server, through a driver interface small
+ * enough that each driver is a few lines.
+ *
+ * Appends take the chain head row FOR UPDATE, so several gateway replicas
+ * writing to one PostgreSQL database extend one chain without forking it.
+ */
+import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
+import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
+
+export interface SqlClient {
+  query<Row extends object>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+}
+
+export interface SqlDriver extends SqlClient {
+  readonly dialect: "pglite" | "postgres";
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: (schema: string) => string[];
+}
+
+/** Append-only: a released migration is never edited; changes come as a new version. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "events with hash chain, chain head, api keys",
+    statements: (s) => [
+      `create table ${s}.events (
+         seq bigint primary key,
+         id text not null unique,
+         kind text not null,
+         time timestamptz not null,
+         principal text,
+         action text,
+         payload text not null,
+         prev_hash text not null,
+         hash text not null)`,
+      `create index events_time on ${s}.events (time)`,
+      `create index events_principal on ${s}.events (principal, seq)`,
+      `create index events_action on ${s}.events (action, seq)`,
+      `create table ${s}.chain_head (id smallint primary key check (id = 1), seq bigint not null, hash text not null)`,
+      `insert into ${s}.chain_head (id, seq, hash) values (1, 0, '${GENESIS_HASH}')`,
+      `create table ${s}.api_keys (
+         id text primary key,
+         principal text not null,
+         hash text not null unique,
+         created_at timestamptz not null,
+         revoked boolean not null default false)`,
+    ],
+  },
+];
+
+const INSERT_CHUNK = 500;
+const VERIFY_PAGE = 1_000;
+
+export class SqlEventStore implements EventStore {
+  private readonly s: string;
+
+  constructor(
+    private readonly driver: SqlDriver,
+    schema: string,
+    readonly description: string,
+  ) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+    this.s = `"${schema}"`;
+  }
+
+  async init(): Promise<void> {
+    await this.driver.transaction(async (tx) => {
+      // Serialises migrations across replicas starting at once.
+      await tx.query(`select pg_advisory_xact_lock(hashtext($1))`, [`bulwark-migrate:${this.s}`]);
+      await tx.query(`create schema if not exists ${this.s}`);
+      await tx.query(`create table if not exists ${this.s}.migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())`);
+      const applied = new Set((await tx.query<{ version: number }>(`select version from ${this.s}.migrations`)).map((row) => Number(row.version)));
+      for (const migration of MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        for (const statement of migration.statements(this.s)) await tx.query(statement);
+        await tx.query(`insert into ${this.s}.migrations (version, name) values ($1, $2)`, [migration.version, migration.name]);
+      }
+    });
+  }
+
+  async append(events: readonly AuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.driver.transaction(async (tx) => {
+      const [head] = await tx.query<{ seq: string | number; hash: string }>(`select seq, hash from ${this.s}.chain_head where id = 1 for update`);
+      if (!head) throw new Error("event store: chain head missing (migrations not applied?)");
+      const ids = events.map((event) => event.id);
+      const existing = new Set((await tx.query<{ id: string }>(`select id from ${this.s}.events where id = any($1::text[])`, [ids])).map((row) => row.id));
+      const seen = new Set<string>();
+      const fresh = events.filter((event) => !existing.has(event.id) && !seen.has(event.id) && seen.add(event.id));
+      if (fresh.length === 0) return;
+      const links = link(fresh, Number(head.seq), head.hash);
+      for (let start = 0; start < links.length; start += INSERT_CHUNK) {
+        const chunk = links.slice(start, start + INSERT_CHUNK);
+        const params: unknown[] = [];
+        const rows = chunk.map((entry, index) => {
+          const event = fresh[start + index]!;
+          const base = params.length;
+          params.push(entry.seq, event.id, event.kind, event.time, event.kind === "gap" ? null : event.principal, event.kind === "decision" ? event.action : null, entry.payload, entry.prevHash, entry.hash);
+          return `(${Array.from({ length: 9 }, (_, i) => `$${base + i + 1}`).join(",")})`;
+        });
+        await tx.query(`insert into ${this.s}.events (seq, id, kind, time, principal, action, payload, prev_hash, hash) values ${rows.join(",")}`, params);
+      }
+      const last = links[links.length - 1]!;
+      await tx.query(`update ${this.s}.chain_head set seq = $1, hash = $2 where id = 1`, [last.seq, last.hash]);
+    });
+  }
+
+  async list(query: EventQuery): Promise<StoredEvent[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      params.push(value);
+      where.push(sql.replace("?", `$${params.length}`));
+    };
+    if (query.beforeSeq !== undefined) add("seq < ?", query.beforeSeq);
+    if (query.principal !== undefined) add("principal = ?", query.principal);
+    if (query.action !== undefined) add("action = ?", query.action);
+    if (query.kind !== undefined) add("kind = ?", query.kind);
+    params.push(Math.min(Math.max(query.limit ?? 100, 1), 1000));
+    const rows = await this.driver.query<EventRow>(
+      `select seq, payload, prev_hash, hash from ${this.s}.events ${where.length ? "where " + where.join(" and ") : ""} order by seq desc limit $${params.length}`,
+      params,
+    );
+    return rows.map(toStored);
+  }
+
+  async get(id: string): Promise<StoredEvent | null> {
+    const [row] = await this.driver.query<EventRow>(`select seq, payload, prev_hash, hash from ${this.s}.events where id = $1`, [id]);
+    return row ? toStored(row) : null;
+  }
+
+  async verify(): Promise<VerifyResult> {
+    // One snapshot, so events appended meanwhile (a live gateway) neither break nor extend this check.
+    return this.driver.transaction(async (tx) => {
+      await tx.query("set transaction isolation level repeatable read");
+      const [head] = await tx.query<{ seq: string | number; hash: string }>(`select seq, hash from ${this.s}.chain_head where id = 1`);
+      const verifier = new ChainVerifier();
+      let after = 0;
+      for (;;) {
+        const rows = await tx.query<EventRow & { id: string; kind: string }>(
+          `select seq, id, kind, payload, prev_hash, hash from ${this.s}.events where seq > $1 order by seq limit ${VERIFY_PAGE}`,
+          [after],
+        );
+        let broken = false;
+        for (const row of rows) {
+          if (!verifier.next({ seq: Number(row.seq), payload: row.payload, prevHash: row.prev_hash, hash: row.hash }, { id: row.id, kind: row.kind })) {
+            broken = true;
+            break;
+          }
+        }
+        if (broken || rows.length < VERIFY_PAGE) break;
+        after = Number(rows[rows.length - 1]!.seq);
+      }
+      const headSeq = Number(head?.seq ?? 0);
+      const headHash = head?.hash ?? GENESIS_HASH;
+      const result = verifier.finish(headSeq, headHash);
+      return { ...result, events: verifier.count, headSeq, headHash };
+    });
+  }
+
+  async listKeys(): Promise<StoredKey[]> {
+    const rows = await this.driver.query<{ id: string; principal: string; hash: string; created_at: Date | string; revoked: boolean }>(
+      `select id, principal, hash, created_at, revoked from ${this.s}.api_keys order by created_at, id`,
+    );
+    return rows.map((row) => ({ id: row.id, principal: row.principal, hash: row.hash, createdAt: new Date(row.created_at).toISOString(), revoked: row.revoked }));
+  }
+
+  async putKey(key: StoredKey): Promise<void> {
+    await this.driver.query(
+      `insert into ${this.s}.api_keys (id, principal, hash, created_at, revoked) values ($1, $2, $3, $4, $5)
+       on conflict (id) do update set revoked = ${this.s}.api_keys.revoked or excluded.revoked`,
+      [key.id, key.principal, key.hash, key.createdAt, key.revoked],
+    );
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}
+
+interface EventRow {
+  seq: string | number;
+  payload: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function toStored(row: EventRow): StoredEvent {
+  return { seq: Number(row.seq), event: JSON.parse(row.payload) as AuditEvent, prevHash: row.prev_hash, hash: row.hash };
+}

@@ -1,0 +1,118 @@
+/** The embedded store seen from the gateway's thread: every call is forwarded to the PGlite worker (pglite-worker.ts). */
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
+
+interface Reply {
+  readonly id: number;
+  readonly ok: boolean;
+  readonly value?: unknown;
+  readonly error?: { name: string; message: string };
+}
+
+export class WorkerEventStore implements EventStore {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private initialised = false;
+
+  constructor(
+    private readonly dataDir: string | undefined,
+    private readonly schema: string,
+    readonly description: string,
+  ) {}
+
+  private spawn(): Worker {
+    const workerData = { dataDir: this.dataDir, schema: this.schema, description: this.description };
+    // From the TypeScript sources (tests, tsx) the worker registers the tsx loader first; from dist/ it is plain JS.
+    const fromSource = import.meta.url.endsWith(".ts");
+    const entry = new URL(fromSource ? "./pglite-worker.ts" : "./pglite-worker.js", import.meta.url);
+    const tsx = fromSource ? tsxApiUrl() : "";
+    const worker = fromSource
+      ? new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData })
+      : new Worker(entry, { workerData });
+    worker.on("message", (reply: Reply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
+      if (reply.ok) waiter.resolve(reply.value);
+      else waiter.reject(Object.assign(new Error(reply.error?.message ?? "event store error"), { name: reply.error?.name ?? "Error" }));
+    });
+    const fail = (error: Error): void => {
+      this.worker = undefined;
+      this.initialised = false;
+      for (const waiter of this.pending.values()) waiter.reject(error);
+      this.pending.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`event store worker exited (code ${code})`)));
+    worker.unref();
+    return worker;
+  }
+
+  private call<T>(method: keyof EventStore, ...args: unknown[]): Promise<T> {
+    this.worker ??= this.spawn();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      // Referenced only while a call is outstanding: an idle store must not keep the process alive.
+      this.worker!.ref();
+      this.worker!.postMessage({ id, method, args });
+    });
+  }
+
+  private async ready(): Promise<void> {
+    // A worker that died (and was replaced) must re-open the database before serving calls.
+    if (!this.initialised) await this.init();
+  }
+
+  async init(): Promise<void> {
+    await this.call("init");
+    this.initialised = true;
+  }
+
+  async append(events: readonly AuditEvent[]): Promise<void> {
+    await this.ready();
+    return this.call("append", events);
+  }
+  async list(query: EventQuery): Promise<StoredEvent[]> {
+    await this.ready();
+    return this.call("list", query);
+  }
+  async get(id: string): Promise<StoredEvent | null> {
+    await this.ready();
+    return this.call("get", id);
+  }
+  async verify(): Promise<VerifyResult> {
+    await this.ready();
+    return this.call("verify");
+  }
+  async listKeys(): Promise<StoredKey[]> {
+    await this.ready();
+    return this.call("listKeys");
+  }
+  async putKey(key: StoredKey): Promise<void> {
+    await this.ready();
+    return this.call("putKey", key);
+  }
+
+  async close(): Promise<void> {
+    if (!this.worker) return;
+    try {
+      if (this.initialised) await this.call("close");
+    } finally {
+      const worker = this.worker;
+      this.worker = undefined;
+      this.initialised = false;
+      await worker?.terminate();
+    }
+  }
+}
+
+/** The ESM entry of tsx's API, resolved from here (an eval worker resolves bare names from the working directory). */
+function tsxApiUrl(): string {
+  if (typeof import.meta.resolve === "function") return import.meta.resolve("tsx/esm/api");
+  return pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
+}

@@ -1,0 +1,190 @@
+/**
+ * One suite, run against every SQL backend: embedded PGlite and a real
+ * PostgreSQL server (BULWARK_TEST_POSTGRES_URL; skipped with a notice when unset).
+ * Same schema, same migrations, same chain.
+ */
+import { rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pgliteDriver } from "../../src/store/pglite.js";
+import { postgresDriver } from "../../src/store/postgres.js";
+import { MIGRATIONS, SqlEventStore, type SqlDriver } from "../../src/store/sql.js";
+import { WorkerEventStore } from "../../src/store/worker.js";
+import type { AuditEvent, DecisionEvent } from "../../src/store/types.js";
+import { POSTGRES_URL, decision, pgliteDataDir, uniqueSchema } from "./fixtures.js";
+
+interface Backend {
+  readonly name: string;
+  readonly skip: boolean;
+  /** A fresh, initialised store plus raw SQL access to its tables, for tampering. */
+  open(): Promise<{ store: SqlEventStore; schema: string; exec(sql: string): Promise<void>; second?: () => Promise<SqlEventStore> }>;
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+}, 60_000);
+
+// One embedded database for the suite (opening one costs seconds); each test gets its own schema in it.
+let sharedPglite: Promise<{ driver: SqlDriver; dir: string }> | undefined;
+const pglite = (): Promise<{ driver: SqlDriver; dir: string }> =>
+  (sharedPglite ??= (async () => {
+    const dir = await pgliteDataDir();
+    const driver = await pgliteDriver(dir);
+    cleanups.push(async () => {
+      await driver.close();
+      rmSync(dirname(dir), { recursive: true, force: true });
+    });
+    return { driver, dir };
+  })());
+
+const backends: Backend[] = [
+  {
+    name: "embedded PGlite",
+    skip: false,
+    async open() {
+      const { driver, dir } = await pglite();
+      const schema = uniqueSchema();
+      const store = new SqlEventStore(driver, schema, `pglite:${dir}`);
+      await store.init();
+      return { store, schema, exec: async (sql) => void (await driver.query(sql)) };
+    },
+  },
+  {
+    name: "PostgreSQL",
+    skip: !POSTGRES_URL,
+    async open() {
+      const schema = uniqueSchema();
+      const driver: SqlDriver = postgresDriver(POSTGRES_URL!, () => undefined);
+      const store = new SqlEventStore(driver, schema, "postgres");
+      await store.init();
+      const extra: SqlEventStore[] = [];
+      cleanups.push(async () => {
+        for (const other of extra) await other.close();
+        await driver.query(`drop schema if exists "${schema}" cascade`);
+        await store.close();
+      });
+      return {
+        store,
+        schema,
+        exec: async (sql) => void (await driver.query(sql)),
+        // A second gateway replica writing to the same database.
+        second: async () => {
+          const other = new SqlEventStore(postgresDriver(POSTGRES_URL!, () => undefined), schema, "postgres");
+          await other.init();
+          extra.push(other);
+          return other;
+        },
+      };
+    },
+  },
+];
+
+for (const backend of backends) {
+  describe.skipIf(backend.skip)(`event store on ${backend.name}`, () => {
+    // Creating the embedded template cluster on a machine's first run takes a while (initdb in WebAssembly).
+    beforeAll(() => backend.open().then(() => undefined), 180_000);
+
+    it("applies its migrations once, however often it starts", async () => {
+      const { store, schema, exec } = await backend.open();
+      await store.init();
+      await store.init();
+      await exec(`insert into "${schema}".migrations (version, name) values (999, 'probe')`);
+      expect(MIGRATIONS.map((m) => m.version)).toEqual([1]);
+      expect(await store.verify()).toMatchObject({ ok: true, events: 0, headSeq: 0 });
+    });
+
+    it("appends events in order, reads them back newest first, filters, and finds one by id", async () => {
+      const { store } = await backend.open();
+      const events = Array.from({ length: 30 }, () => decision());
+      await store.append(events.slice(0, 10));
+      await store.append(events.slice(10));
+      const all = await store.list({ limit: 1000 });
+      expect(all.map((e) => e.event.id)).toEqual(events.map((e) => e.id).reverse());
+      expect(all.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => 30 - i));
+      expect(all[0]!.event).toEqual(events[29]); // stored exactly, unicode and quotes included
+      const blocked = await store.list({ action: "block" });
+      expect(blocked.length).toBe(events.filter((e) => e.action === "block").length);
+      const page = await store.list({ limit: 5, beforeSeq: 11 });
+      expect(page.map((e) => e.seq)).toEqual([10, 9, 8, 7, 6]);
+      expect((await store.get(events[3]!.id))?.seq).toBe(4);
+      expect(await store.get("no-such-id")).toBeNull();
+    });
+
+    it("skips events already stored, so a retried batch neither duplicates nor forks the chain", async () => {
+      const { store } = await backend.open();
+      const events = Array.from({ length: 6 }, () => decision());
+      await store.append(events.slice(0, 4));
+      await store.append(events); // the first four again, as after a lost commit acknowledgement
+      expect((await store.list({ limit: 100 })).length).toBe(6);
+      expect(await store.verify()).toMatchObject({ ok: true, events: 6 });
+    });
+
+    it("verifies a long chain across pages, and concurrent appends still form one chain", async () => {
+      const { store, second } = await backend.open();
+      const writers = [store, second ? await second() : store];
+      await Promise.all(Array.from({ length: 6 }, (_, i) => writers[i % 2]!.append(Array.from({ length: 200 }, () => decision()))));
+      expect(await store.verify()).toMatchObject({ ok: true, events: 1200, headSeq: 1200 });
+    });
+
+    describe("detects tampering", () => {
+      const tampered = async (change: (schema: string) => string, expectedBadSeq: number, reason: RegExp) => {
+        const { store, schema, exec } = await backend.open();
+        await store.append(Array.from({ length: 8 }, () => decision()));
+        expect((await store.verify()).ok).toBe(true);
+        await exec(change(`"${schema}"`));
+        const result = await store.verify();
+        expect(result.ok).toBe(false);
+        expect(result.firstBadSeq).toBe(expectedBadSeq);
+        expect(result.reason).toMatch(reason);
+      };
+
+      it("an edited event", () =>
+        tampered((s) => `update ${s}.events set payload = replace(payload, '"excerpt":"message', '"excerpt":"massage') where seq = 3`, 3, /hash does not match/));
+      it("a removed event", () => tampered((s) => `delete from ${s}.events where seq = 5`, 6, /removed or inserted/));
+      it("removed newest events", () => tampered((s) => `delete from ${s}.events where seq >= 7`, 7, /removed from the end/));
+      it("a replaced hash", () =>
+        tampered((s) => `update ${s}.events set hash = md5(hash) || md5(hash) where seq = 8`, 8, /hash does not match/));
+      it("an indexed column that no longer matches its payload", () => tampered((s) => `update ${s}.events set id = 'forged' where seq = 2`, 2, /columns do not match/));
+    });
+
+    it("stores keys and their revocation", async () => {
+      const { store } = await backend.open();
+      await store.putKey({ id: "k1", principal: "alice", hash: "sha256:" + "a".repeat(64), createdAt: "2025-01-01T00:00:00.000Z", revoked: false });
+      await store.putKey({ id: "k1", principal: "alice", hash: "sha256:" + "a".repeat(64), createdAt: "2025-01-01T00:00:00.000Z", revoked: true });
+      await store.putKey({ id: "k1", principal: "alice", hash: "sha256:" + "a".repeat(64), createdAt: "2025-01-01T00:00:00.000Z", revoked: false });
+      expect(await store.listKeys()).toEqual([{ id: "k1", principal: "alice", hash: "sha256:" + "a".repeat(64), createdAt: "2025-01-01T00:00:00.000Z", revoked: true }]);
+    });
+  });
+}
+
+describe("embedded store in its worker thread", () => {
+  it("serves appends, reads, verification and keys through the worker, refuses a second opener, and reopens its data", async () => {
+    const dir = await pgliteDataDir();
+    cleanups.push(async () => rmSync(dirname(dir), { recursive: true, force: true }));
+    const store = new WorkerEventStore(dir, "bulwark", `pglite:${dir}`);
+    await store.init();
+    const events: AuditEvent[] = Array.from({ length: 50 }, () => decision());
+    await store.append(events);
+    expect((await store.list({ limit: 1 }))[0]!.event.id).toBe(events[49]!.id);
+    expect(await store.verify()).toMatchObject({ ok: true, events: 50 });
+    await store.close();
+    // While another live process holds the directory, opening it is refused (PGlite is single-process).
+    writeFileSync(`${dir}.lock`, String(process.ppid));
+    await expect(pgliteDriver(dir)).rejects.toThrow(/in use by process/);
+    rmSync(`${dir}.lock`);
+    const reopened = new SqlEventStore(await pgliteDriver(dir), "bulwark", "reopened");
+    await reopened.init();
+    expect(await reopened.verify()).toMatchObject({ ok: true, events: 50 });
+    expect(((await reopened.get(events[0]!.id))?.event as DecisionEvent).excerpt).toBe((events[0] as DecisionEvent).excerpt);
+    await reopened.close();
+  });
+});
+
+describe.skipIf(!POSTGRES_URL)("PostgreSQL connection problems", () => {
+  it("reports an unreachable server as a failed call, not a crash", async () => {
+    const store = new SqlEventStore(postgresDriver("postgres://postgres@127.0.0.1:9/none", () => undefined), "bulwark", "postgres");
+    await expect(store.init()).rejects.toThrow();
+    await store.close();
+  });
+});
