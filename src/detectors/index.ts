@@ -18,6 +18,7 @@ import { promptLeakLayerFromPolicy } from "./prompt-leak/index.js";
 import { exfiltrationLayerFromPolicy } from "./exfiltration/index.js";
 import { outputSafetyLayerFromPolicy, structuredOutputLayerFromPolicy } from "./output-safety/index.js";
 import { createHeuristicsLayer } from "./heuristics/index.js";
+import { createClassifierLayer } from "../model/layer.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
 
@@ -32,6 +33,7 @@ const FACTORIES: readonly LayerFactory[] = [
   outputSafetyLayerFromPolicy,
   structuredOutputLayerFromPolicy,
   createHeuristicsLayer,
+  (policy) => createClassifierLayer(policy),
 ];
 
 export function builtinLayers(policy: Policy): Layer[] {

@@ -185,6 +185,25 @@ export const StructuredOutputConfig = z
   })
   .describe("JSON Schema validation of structured output (ajv).");
 
+const OperatingPoint = z
+  .strictObject({
+    blockFpr: z.number().gt(0).max(0.5).optional().describe("False-positive rate on benign calibration text at which the classifier's score reaches this role's block threshold."),
+    flagFpr: z.number().gt(0).max(0.5).optional().describe("False-positive rate at which the score reaches the flag threshold (at least blockFpr)."),
+  })
+  .describe("Where the classifier's calibrated score crosses the policy thresholds, as target false-positive rates.");
+
+export const ClassifierConfig = z
+  .strictObject({
+    ...layerBase,
+    budgetMs: layerBase.budgetMs.default(50),
+    modelDir: z.string().optional().describe("Directory of a model trained with `bulwark train`; the model shipped in the package when absent. Read once, when the guard is created."),
+    blockFpr: z.number().gt(0).max(0.5).default(0.01).describe("Target false-positive rate at the block threshold, for every role without its own."),
+    flagFpr: z.number().gt(0).max(0.5).default(0.03).describe("Target false-positive rate at the flag threshold, for every role without its own."),
+    roles: z.partialRecord(z.enum(ROLES), OperatingPoint).default({}).describe("Per-role target false-positive rates."),
+    minScore: score.default(0.25).describe("Calibrated scores below this are not reported as findings."),
+  })
+  .describe("Layer 3: the learned injection and jailbreak classifier (src/model), scored per window of the text, per JSON string value and per decoded payload; calibrated per role to target false-positive rates.");
+
 export const Limits = z
   .strictObject({
     maxBytes: z.number().int().positive().default(256 * 1024).describe("Largest input in UTF-8 bytes."),
@@ -217,6 +236,7 @@ export const PolicySchema = z
       .strictObject({
         normalize: NormalizeConfig.prefault({}),
         heuristics: HeuristicsConfig.prefault({}),
+        classifier: ClassifierConfig.prefault({}),
         secrets: SecretsConfig.prefault({}),
         pii: PiiConfig.prefault({}),
         canary: CanaryConfig.prefault({}),
@@ -253,6 +273,7 @@ export type FailureMode = (typeof FAILURE_MODES)[number];
 export type ThresholdSet = z.output<typeof Thresholds>;
 export type NormalizeOptions = z.output<typeof NormalizeConfig>;
 export type HeuristicsOptions = z.output<typeof HeuristicsConfig>;
+export type ClassifierOptions = z.output<typeof ClassifierConfig>;
 export type CustomRuleSpec = z.output<typeof CustomRule>;
 export type SecretsOptions = z.output<typeof SecretsConfig>;
 export type PiiOptions = z.output<typeof PiiConfig>;

@@ -1,0 +1,145 @@
+/**
+ * Scoring one input the way the layer does: the folded text window by window,
+ * plus the string values of JSON tool output and decoded base64/hex payloads,
+ * each scored on its own; the highest wins. Then calibration turns the raw
+ * log-odds into the policy's 0..1 scale for the message's role.
+ */
+import type { CalibrationPoint, Classifier, Domain } from "./model.js";
+import { foldText } from "./text.js";
+
+export type Via = "text" | "json" | "decoded";
+
+export interface Detection {
+  readonly raw: number;
+  readonly via: Via;
+  /** Window in the folded text (for `text`), else the whole input. */
+  readonly start: number;
+  readonly end: number;
+  readonly concepts: number;
+}
+
+const MAX_JSON_CHARS = 256 * 1024;
+const MAX_DECODED = 8;
+const BASE64_RUN = /[A-Za-z0-9+/]{24,}={0,2}|[A-Za-z0-9_-]{32,}/g;
+const HEX_RUN = /(?:[0-9a-fA-F]{2}){16,}/g;
+
+export function detect(classifier: Classifier, folded: string, original: string, domain: Domain): Detection {
+  const main = classifier.scoreFolded(folded, domain);
+  let best: Detection = { raw: main.raw, via: "text", start: main.start, end: main.end, concepts: main.concepts };
+  const trimmed = original.trimStart();
+  if ((trimmed.startsWith("{") || trimmed.startsWith("[")) && original.length <= MAX_JSON_CHARS) {
+    const strings = jsonStrings(original);
+    if (strings !== null && strings.length > 0) {
+      const joined = strings.join("\n");
+      const scored = classifier.scoreFolded(foldText(joined), domain);
+      if (scored.raw > best.raw) best = { raw: scored.raw, via: "json", start: 0, end: folded.length, concepts: scored.concepts };
+    }
+  }
+  for (const decoded of decodedPayloads(original)) {
+    const scored = classifier.scoreFolded(foldText(decoded), domain);
+    if (scored.raw > best.raw) best = { raw: scored.raw, via: "decoded", start: 0, end: folded.length, concepts: scored.concepts };
+  }
+  return best;
+}
+
+/** String values (and long keys) of a JSON document, or null when it is not JSON. */
+export function jsonStrings(text: string): string[] | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const out: string[] = [];
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && out.length < 10_000) {
+    const item = stack.pop();
+    if (typeof item === "string") {
+      if (item.length >= 12) out.push(item);
+    } else if (Array.isArray(item)) {
+      for (let i = item.length - 1; i >= 0; i--) stack.push(item[i]);
+    } else if (item !== null && typeof item === "object") {
+      const entries = Object.entries(item as Record<string, unknown>);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i]!;
+        if (key.length >= 24) out.push(key);
+        stack.push(child);
+      }
+    }
+  }
+  return out;
+}
+
+/** Base64 and hex runs that decode to readable text. */
+export function decodedPayloads(text: string): string[] {
+  const out: string[] = [];
+  for (const pattern of [BASE64_RUN, HEX_RUN]) {
+    pattern.lastIndex = 0;
+    for (let match = pattern.exec(text); match !== null && out.length < MAX_DECODED; match = pattern.exec(text)) {
+      const run = match[0];
+      const isHex = pattern === HEX_RUN;
+      if (!isHex && !/[a-z]/.test(run) && !/[A-Z]/.test(run)) continue;
+      const bytes = isHex ? Buffer.from(run, "hex") : Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+      const decoded = readable(bytes);
+      if (decoded !== null) out.push(decoded);
+    }
+  }
+  return out;
+}
+
+function readable(bytes: Uint8Array): string | null {
+  if (bytes.length < 12) return null;
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  let good = 0;
+  let letters = 0;
+  let spaces = 0;
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (code === 0xfffd || (code < 0x20 && code !== 0x0a && code !== 0x0d && code !== 0x09)) continue;
+    good++;
+    if (/\p{L}/u.test(ch)) letters++;
+    if (ch === " ") spaces++;
+  }
+  const total = [...text].length;
+  return good / total >= 0.95 && letters / total >= 0.5 && spaces >= 2 ? text : null;
+}
+
+export interface OperatingPoint {
+  /** Target false-positive rate at which the score reaches the block threshold. */
+  readonly blockFpr: number;
+  /** Target false-positive rate at which the score reaches the flag threshold. */
+  readonly flagFpr: number;
+}
+
+/** Raw score reached by a fraction `fpr` of benign calibration inputs (linear between stored points). */
+export function rawAtFpr(points: readonly CalibrationPoint[], fpr: number): number {
+  const sorted = [...points].sort((a, b) => a.fpr - b.fpr);
+  if (sorted.length === 0) return 0;
+  if (fpr <= sorted[0]!.fpr) return sorted[0]!.raw;
+  for (let i = 1; i < sorted.length; i++) {
+    const a = sorted[i - 1]!;
+    const b = sorted[i]!;
+    if (fpr <= b.fpr) {
+      const t = (Math.log(fpr) - Math.log(a.fpr)) / (Math.log(b.fpr) - Math.log(a.fpr));
+      return a.raw + t * (b.raw - a.raw);
+    }
+  }
+  return sorted[sorted.length - 1]!.raw;
+}
+
+/**
+ * Map a raw score onto the policy scale so that the raw score at the target
+ * block FPR lands exactly on the block threshold and the one at the flag FPR on
+ * the flag threshold; monotonic and continuous everywhere.
+ */
+export function calibrate(raw: number, points: readonly CalibrationPoint[], operating: OperatingPoint, thresholds: { flag: number; block: number }): number {
+  const rawBlock = rawAtFpr(points, operating.blockFpr);
+  const rawFlag = Math.min(rawBlock - 1e-6, rawAtFpr(points, operating.flagFpr));
+  const { flag, block } = thresholds;
+  const softness = 1.5;
+  let score: number;
+  if (raw >= rawBlock) score = block + (1 - block) * (1 - Math.exp(-(raw - rawBlock) / softness));
+  else if (raw >= rawFlag) score = flag + ((block - flag) * (raw - rawFlag)) / (rawBlock - rawFlag);
+  else score = flag * Math.exp((raw - rawFlag) / softness);
+  return Math.min(1, Math.max(0, score));
+}

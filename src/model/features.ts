@@ -1,0 +1,358 @@
+/**
+ * The featurizer: one left-to-right pass over the folded text that records
+ * - hashed features (character 3- and 5-grams over whitespace-collapsed text,
+ *   word unigrams and bigrams), each with the position where it ends;
+ * - lexicon concept hits (multilingual trigger phrases, special-token markers);
+ * - per-character bigram surprise under a character-class language model of
+ *   benign text, and whitespace tokens that look like optimised gibberish.
+ * Windows of the text are then scored from these records without another pass,
+ * which is what keeps long documents cheap: every window is a range.
+ */
+import { inFilter, MAX_PHRASE_WORDS, PHRASE_SEED, type CompiledLexicon } from "./lexicon.js";
+import { CHAR_CLASSES, FNV_OFFSET, OTHER_LETTER_CLASS, charClass, combineHash, featureCode, fnvStep, isSegmentingChar, isSpace, isWordChar, mix32 } from "./text.js";
+
+/** Character-class bigram surprise model of benign text (negative log-probabilities, nats). */
+export interface GibberishModel {
+  /** CHAR_CLASSES x CHAR_CLASSES, row = previous class. */
+  readonly nll: Float32Array;
+  /** Surprise at or above which a bigram counts as rare. */
+  readonly rareNll: number;
+  /** Mean surprise above which a whitespace token counts as gibberish. */
+  readonly tokenNll: number;
+  /** Surprise used for bigrams involving letters outside ASCII, which the model has too little data for. */
+  readonly neutralNll: number;
+}
+
+export interface FeatureSettings {
+  readonly bucketBits: number;
+  /** Window length and stride in UTF-16 units of the folded text. */
+  readonly window: number;
+  readonly stride: number;
+}
+
+const SEED_CHAR3 = 0x1b873593;
+const SEED_CHAR5 = 0x5bd1e995;
+const SEED_WORD = 0x27d4eb2f;
+const SEED_BIGRAM = 0x165667b1;
+const ROLL_P = 0x01000193;
+const ROLL_P2 = Math.imul(ROLL_P, ROLL_P);
+const ROLL_P4 = Math.imul(ROLL_P2, ROLL_P2);
+
+/** Reusable buffers of one featurized text. */
+export class Trace {
+  length = 0;
+  hashedCount = 0;
+  hashedBucket = new Uint32Array(1024);
+  hashedPos = new Int32Array(1024);
+  conceptCount = 0;
+  conceptPos = new Int32Array(64);
+  conceptMask = new Int32Array(64);
+  surprisePrefix = new Float64Array(1024);
+  rarePrefix = new Int32Array(1024);
+  tokenCount = 0;
+  tokenPos = new Int32Array(256);
+  tokenGibberish = new Uint8Array(256);
+
+  reset(length: number): void {
+    this.length = length;
+    this.hashedCount = 0;
+    this.conceptCount = 0;
+    this.tokenCount = 0;
+    if (this.surprisePrefix.length < length + 1) {
+      const size = Math.max(length + 1, this.surprisePrefix.length * 2);
+      this.surprisePrefix = new Float64Array(size);
+      this.rarePrefix = new Int32Array(size);
+    }
+  }
+
+  pushHashed(bucket: number, pos: number): void {
+    if (this.hashedCount === this.hashedBucket.length) {
+      this.hashedBucket = grow(this.hashedBucket, new Uint32Array(this.hashedCount * 2));
+      this.hashedPos = grow(this.hashedPos, new Int32Array(this.hashedCount * 2));
+    }
+    this.hashedBucket[this.hashedCount] = bucket;
+    this.hashedPos[this.hashedCount++] = pos;
+  }
+
+  pushConcept(mask: number, pos: number): void {
+    if (this.conceptCount === this.conceptMask.length) {
+      this.conceptMask = grow(this.conceptMask, new Int32Array(this.conceptCount * 2));
+      this.conceptPos = grow(this.conceptPos, new Int32Array(this.conceptCount * 2));
+    }
+    this.conceptMask[this.conceptCount] = mask;
+    this.conceptPos[this.conceptCount++] = pos;
+  }
+
+  pushToken(pos: number, gibberish: boolean): void {
+    if (this.tokenCount === this.tokenPos.length) {
+      this.tokenPos = grow(this.tokenPos, new Int32Array(this.tokenCount * 2));
+      this.tokenGibberish = grow(this.tokenGibberish, new Uint8Array(this.tokenCount * 2));
+    }
+    this.tokenGibberish[this.tokenCount] = gibberish ? 1 : 0;
+    this.tokenPos[this.tokenCount++] = pos;
+  }
+}
+
+function grow<T extends Uint32Array | Int32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+/** Fill `trace` with the features of `folded`. */
+export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: GibberishModel, settings: FeatureSettings, trace: Trace): Trace {
+  const n = folded.length;
+  trace.reset(n);
+  const mask = (1 << settings.bucketBits) - 1;
+  const { filter, phrases, prefixes } = lexicon;
+  const surprise = trace.surprisePrefix;
+  const rare = trace.rarePrefix;
+  surprise[0] = 0;
+  rare[0] = 0;
+
+  const ring = new Int32Array(8);
+  let ringLen = 0;
+  let h3 = 0;
+  let h5 = 0;
+  let previousWasSpace = true;
+
+  let wordHash = FNV_OFFSET;
+  let wordLen = 0;
+  let wordMask = 0;
+  let previousWord = 0;
+  let wordsSeen = 0;
+  const phraseTail = new Uint32Array(MAX_PHRASE_WORDS + 1);
+
+  let previousClass = 27;
+  let tokenStart = -1;
+  let tokenSurprise = 0;
+  let tokenLength = 0;
+  const { nll, rareNll, tokenNll, neutralNll } = gibberish;
+
+  const endWord = (hash: number, pos: number): void => {
+    trace.pushHashed(mix32(hash ^ SEED_WORD) & mask, pos);
+    if (wordsSeen > 0) trace.pushHashed(combineHash(previousWord, hash ^ SEED_BIGRAM) & mask, pos);
+    previousWord = hash;
+    wordsSeen++;
+    const longest = Math.min(wordsSeen, MAX_PHRASE_WORDS);
+    for (let length = longest; length >= 2; length--) phraseTail[length] = combineHash(phraseTail[length - 1]!, hash);
+    phraseTail[1] = combineHash(PHRASE_SEED, hash);
+    let found = wordMask;
+    for (let length = 1; length <= longest; length++) {
+      const key = phraseTail[length]!;
+      if (inFilter(filter, key)) {
+        const bits = phrases.get(key);
+        if (bits !== undefined) found |= bits;
+      }
+    }
+    if (found !== 0) trace.pushConcept(found, pos);
+    wordHash = FNV_OFFSET;
+    wordLen = 0;
+    wordMask = 0;
+  };
+
+  for (let i = 0; i < n; i++) {
+    const code = folded.charCodeAt(i);
+    const space = isSpace(code);
+
+    // Character n-grams over whitespace-collapsed text, by rolling polynomial hashes.
+    if (!(space && previousWasSpace)) {
+      const c = space ? 0x20 : featureCode(code);
+      h3 = (Math.imul(h3 - Math.imul(ring[(ringLen - 3) & 7]!, ROLL_P2), ROLL_P) + c) | 0;
+      h5 = (Math.imul(h5 - Math.imul(ring[(ringLen - 5) & 7]!, ROLL_P4), ROLL_P) + c) | 0;
+      ring[ringLen & 7] = c;
+      ringLen++;
+      if (ringLen >= 3) trace.pushHashed(mix32(h3 ^ SEED_CHAR3) & mask, i);
+      if (ringLen >= 5) trace.pushHashed(mix32(h5 ^ SEED_CHAR5) & mask, i);
+    }
+    previousWasSpace = space;
+
+    // Words, phrases and prefixes.
+    if (isSegmentingChar(code)) {
+      if (wordLen > 0) endWord(wordHash >>> 0, i);
+      endWord(fnvStep(FNV_OFFSET, code) >>> 0, i);
+    } else if (isWordChar(code)) {
+      wordHash = fnvStep(wordHash, featureCode(code));
+      wordLen++;
+      if (wordLen >= 2) {
+        const key = (wordHash >>> 0) ^ PHRASE_SEED;
+        if (inFilter(filter, key)) {
+          const bits = prefixes.get(key);
+          if (bits !== undefined) wordMask |= bits;
+        }
+      }
+    } else if (wordLen > 0) {
+      endWord(wordHash >>> 0, i);
+    }
+
+    // Character-class surprise and gibberish tokens.
+    const cls = charClass(code);
+    const value = cls === OTHER_LETTER_CLASS || previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
+    surprise[i + 1] = surprise[i]! + value;
+    rare[i + 1] = rare[i]! + (value >= rareNll ? 1 : 0);
+    previousClass = cls;
+    if (space) {
+      if (tokenStart >= 0) {
+        trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
+        tokenStart = -1;
+      }
+    } else {
+      if (tokenStart < 0) {
+        tokenStart = i;
+        tokenSurprise = 0;
+        tokenLength = 0;
+      }
+      tokenSurprise += value;
+      tokenLength++;
+    }
+  }
+  if (wordLen > 0) endWord(wordHash >>> 0, n);
+  if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
+  return trace;
+}
+
+/** Window ranges [start, end) covering the text; one window for short texts. */
+export function windowRanges(length: number, settings: FeatureSettings): Array<[number, number]> {
+  if (length <= Math.floor(settings.window * 1.25)) return [[0, length]];
+  const ranges: Array<[number, number]> = [];
+  for (let start = 0; ; start += settings.stride) {
+    const end = Math.min(length, start + settings.window);
+    ranges.push([start, end]);
+    if (end >= length) break;
+  }
+  return ranges;
+}
+
+/** First index in `positions[0..count)` whose value is >= `value`. */
+export function lowerBound(positions: Int32Array, count: number, value: number): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (positions[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Names of the dense features, in order. Concept features are added per
+ * lexicon concept in front of these (`concept:<name>`).
+ */
+export const PAIRS: ReadonlyArray<readonly [string, string]> = [
+  ["override", "instructions"],
+  ["override", "prior"],
+  ["prior", "instructions"],
+  ["reveal", "secret"],
+  ["reveal", "instructions"],
+  ["override", "secret"],
+  ["persona", "unrestricted"],
+  ["persona", "policy"],
+  ["unrestricted", "policy"],
+  ["obey", "unrestricted"],
+  ["newtask", "ai_address"],
+  ["newtask", "instructions"],
+  ["authority", "override"],
+  ["authority", "newtask"],
+  ["authority", "ai_address"],
+  ["exfil", "secret"],
+  ["hypothetical", "unrestricted"],
+  ["refusal", "unrestricted"],
+  ["refusal", "persona"],
+  ["persona", "ai_address"],
+];
+
+export const EXTRA_DENSE = ["markers", "distinct-concepts", "surprise-mean-1", "surprise-mean-2", "surprise-mean-3", "rare-rate", "gibberish-fraction", "gibberish-run-3", "gibberish-run-6"] as const;
+
+export function denseNames(lexicon: CompiledLexicon): string[] {
+  return [...lexicon.concepts.map((c) => `concept:${c}`), ...PAIRS.map(([a, b]) => `pair:${a}+${b}`), ...EXTRA_DENSE];
+}
+
+/** Indexes of the pair concepts, resolved once per lexicon. */
+export function pairIndexes(lexicon: CompiledLexicon): Int32Array {
+  const out = new Int32Array(PAIRS.length * 2);
+  PAIRS.forEach(([a, b], k) => {
+    out[2 * k] = lexicon.concepts.indexOf(a);
+    out[2 * k + 1] = lexicon.concepts.indexOf(b);
+  });
+  return out;
+}
+
+/** Surprise levels (mean nats per character) from which the surprise features start to rise. */
+export interface SurpriseLevels {
+  readonly levels: readonly [number, number, number];
+}
+
+/**
+ * Dense features of the window [start, end) into `out` (length denseNames().length).
+ * `markerCount` is the number of special-token markers inside the window.
+ */
+export function denseFeatures(trace: Trace, start: number, end: number, lexicon: CompiledLexicon, pairs: Int32Array, markerCount: number, surprise: SurpriseLevels, out: Float32Array, counts: Int32Array): void {
+  const conceptTotal = lexicon.concepts.length;
+  counts.fill(0, 0, conceptTotal);
+  const first = lowerBound(trace.conceptPos, trace.conceptCount, start);
+  for (let k = first; k < trace.conceptCount && trace.conceptPos[k]! < end; k++) {
+    let bits = trace.conceptMask[k]!;
+    for (let c = 0; bits !== 0; c++, bits >>>= 1) if (bits & 1) counts[c]!++;
+  }
+  let distinct = 0;
+  for (let c = 0; c < conceptTotal; c++) {
+    const count = counts[c]!;
+    out[c] = count >= 3 ? 1 : count / 3;
+    if (count > 0) distinct++;
+  }
+  let at = conceptTotal;
+  for (let k = 0; k < PAIRS.length; k++) {
+    const a = pairs[2 * k]!;
+    const b = pairs[2 * k + 1]!;
+    out[at++] = a >= 0 && b >= 0 && counts[a]! > 0 && counts[b]! > 0 ? 1 : 0;
+  }
+  out[at++] = markerCount >= 2 ? 1 : markerCount / 2;
+  out[at++] = Math.min(1, distinct / 6);
+  const length = Math.max(1, end - start);
+  const meanSurprise = (trace.surprisePrefix[end]! - trace.surprisePrefix[start]!) / length;
+  const [l1, l2, l3] = surprise.levels;
+  out[at++] = Math.min(1, Math.max(0, meanSurprise - l1));
+  out[at++] = Math.min(1, Math.max(0, meanSurprise - l2));
+  out[at++] = Math.min(1, Math.max(0, meanSurprise - l3));
+  out[at++] = Math.min(1, ((trace.rarePrefix[end]! - trace.rarePrefix[start]!) / length) * 20);
+  let tokens = 0;
+  let gib = 0;
+  let run = 0;
+  let longestRun = 0;
+  for (let k = lowerBound(trace.tokenPos, trace.tokenCount, start); k < trace.tokenCount && trace.tokenPos[k]! < end; k++) {
+    tokens++;
+    if (trace.tokenGibberish[k]) {
+      gib++;
+      run++;
+      if (run > longestRun) longestRun = run;
+    } else run = 0;
+  }
+  out[at++] = tokens >= 4 ? gib / tokens : 0;
+  out[at++] = longestRun >= 3 ? 1 : 0;
+  out[at] = longestRun >= 6 ? 1 : 0;
+}
+
+/** Positions of special-token markers (chat-template tokens, fake system headers) in the folded text. */
+export function markerPositions(folded: string, lexicon: CompiledLexicon): number[] {
+  const found: number[] = [];
+  for (const marker of lexicon.markers) {
+    let from = 0;
+    for (;;) {
+      const at = folded.indexOf(marker, from);
+      if (at < 0 || found.length > 256) break;
+      found.push(at);
+      from = at + marker.length;
+    }
+  }
+  return found.sort((a, b) => a - b);
+}
+
+/** Bigram counts of character classes, for training the gibberish model. */
+export function countClassBigrams(text: string, counts: Float64Array): void {
+  let previous = 27;
+  for (let i = 0; i < text.length; i++) {
+    const cls = charClass(text.charCodeAt(i));
+    if (cls !== OTHER_LETTER_CLASS && previous !== OTHER_LETTER_CLASS) counts[previous * CHAR_CLASSES + cls]! += 1;
+    previous = cls;
+  }
+}

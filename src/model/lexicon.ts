@@ -1,0 +1,104 @@
+/**
+ * The multilingual trigger lexicon (data/model/lexicon.json), compiled into hash
+ * tables the featurizer probes while it walks the text. A concept ("override",
+ * "secret", "persona", ...) gets one learned weight, so a phrase written in any
+ * listed language counts like its English counterpart: this is how the model
+ * scores languages it has few or no training examples in.
+ */
+import { FNV_OFFSET, combineHash, featureCode, fnvStep, foldText, isSegmentingChar, isWordChar } from "./text.js";
+
+export interface LexiconSource {
+  readonly version: number;
+  readonly concepts: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
+  readonly markers: readonly string[];
+}
+
+export interface CompiledLexicon {
+  readonly concepts: readonly string[];
+  /** Phrase hash (1..MAX_PHRASE_WORDS words) to bit set of concept indexes. */
+  readonly phrases: Map<number, number>;
+  /** Hash of a word prefix to bit set of concept indexes. */
+  readonly prefixes: Map<number, number>;
+  /** Quick membership filter over `phrases` and `prefixes` keys. */
+  readonly filter: Uint8Array;
+  readonly markers: readonly string[];
+}
+
+export const MAX_PHRASE_WORDS = 6;
+export const FILTER_BITS = 16;
+export const PHRASE_SEED = 0x2f1a6b3d;
+/** Latin-script prefixes need four letters to stay specific; other scripts carry more per letter. */
+const MIN_PREFIX = 4;
+
+/** Word hashes of a folded phrase, split exactly as the featurizer splits text. */
+export function wordHashes(folded: string): number[] {
+  const hashes: number[] = [];
+  let h = FNV_OFFSET;
+  let inWord = false;
+  for (let i = 0; i < folded.length; i++) {
+    const code = folded.charCodeAt(i);
+    if (isSegmentingChar(code)) {
+      if (inWord) hashes.push(h >>> 0);
+      hashes.push(fnvStep(FNV_OFFSET, code) >>> 0);
+      inWord = false;
+      h = FNV_OFFSET;
+    } else if (isWordChar(code)) {
+      h = fnvStep(h, featureCode(code));
+      inWord = true;
+    } else if (inWord) {
+      hashes.push(h >>> 0);
+      h = FNV_OFFSET;
+      inWord = false;
+    }
+  }
+  if (inWord) hashes.push(h >>> 0);
+  return hashes;
+}
+
+export function phraseHash(words: readonly number[]): number {
+  let p = PHRASE_SEED;
+  for (const w of words) p = combineHash(p, w);
+  return p;
+}
+
+function setFilter(filter: Uint8Array, key: number): void {
+  const slot = key & ((1 << FILTER_BITS) - 1);
+  filter[slot >>> 3]! |= 1 << (slot & 7);
+}
+
+export function inFilter(filter: Uint8Array, key: number): boolean {
+  const slot = key & ((1 << FILTER_BITS) - 1);
+  return (filter[slot >>> 3]! & (1 << (slot & 7))) !== 0;
+}
+
+export function compileLexicon(source: LexiconSource): CompiledLexicon {
+  const concepts = Object.keys(source.concepts).sort();
+  if (concepts.length > 30) throw new Error("lexicon: at most 30 concepts");
+  const phrases = new Map<number, number>();
+  const prefixes = new Map<number, number>();
+  const filter = new Uint8Array(1 << (FILTER_BITS - 3));
+  concepts.forEach((concept, index) => {
+    const bit = 1 << index;
+    const byLanguage = source.concepts[concept]!;
+    for (const language of Object.keys(byLanguage).sort()) {
+      for (const entry of byLanguage[language]!) {
+        const isPrefix = entry.endsWith("*");
+        const folded = foldText(isPrefix ? entry.slice(0, -1) : entry).trim();
+        const words = wordHashes(folded);
+        if (words.length === 0) continue;
+        if (isPrefix && words.length === 1 && folded.length >= (folded.charCodeAt(0) >= 0x370 ? 2 : MIN_PREFIX) && !isSegmentingChar(folded.charCodeAt(0))) {
+          const key = words[0]! ^ PHRASE_SEED;
+          prefixes.set(key, (prefixes.get(key) ?? 0) | bit);
+          setFilter(filter, key);
+          continue;
+        }
+        if (words.length > MAX_PHRASE_WORDS) continue;
+        const key = phraseHash(words);
+        phrases.set(key, (phrases.get(key) ?? 0) | bit);
+        setFilter(filter, key);
+      }
+    }
+  });
+  const markers = [...new Set(source.markers.map((m) => foldText(m)))].sort();
+  return { concepts, phrases, prefixes, filter, markers };
+}

@@ -1,0 +1,244 @@
+/**
+ * The classifier: weights, the binary weights format, and scoring.
+ *
+ * A text is featurized once; each window of it is scored as
+ *   bias + (sum of hashed-feature weights in the window) / sqrt(feature count)
+ *        + dense weights . dense features of the window
+ * and the text's score is its highest-scoring window, so an instruction hidden
+ * in the middle of a long document is judged on its own rather than averaged
+ * away. There are two domains: `prompt` (user, system and assistant messages)
+ * and `document` (documents and tool output). They share one set of weights plus
+ * a per-domain correction learned jointly (feature augmentation), because an
+ * imperative like "write a poem" is ordinary from a user and suspicious inside
+ * a fetched e-mail.
+ */
+import { createHash } from "node:crypto";
+import { compileLexicon, type CompiledLexicon, type LexiconSource } from "./lexicon.js";
+import { CHAR_CLASSES, foldText } from "./text.js";
+import { Trace, denseFeatures, denseNames, featurize, lowerBound, markerPositions, pairIndexes, windowRanges, type FeatureSettings, type GibberishModel, type SurpriseLevels } from "./features.js";
+
+export type Domain = "prompt" | "document";
+export const DOMAINS: readonly Domain[] = ["prompt", "document"];
+
+/** Benign score quantiles of one domain: raw score reached by a fraction `fpr` of benign inputs. */
+export interface CalibrationPoint {
+  readonly fpr: number;
+  readonly raw: number;
+}
+
+export interface ModelMetadata {
+  readonly format: "bulwark-classifier/1";
+  readonly modelVersion: string;
+  readonly settings: FeatureSettings;
+  readonly denseNames: readonly string[];
+  readonly surpriseLevels: SurpriseLevels["levels"];
+  readonly gibberish: { readonly rareNll: number; readonly tokenNll: number; readonly neutralNll: number };
+  /** Hashed weights are stored as int16 times this scale. */
+  readonly hashedScale: number;
+  readonly calibration: Readonly<Record<Domain, readonly CalibrationPoint[]>>;
+  readonly lexiconSha256: string;
+  readonly weightsSha256: string;
+  readonly training: Readonly<Record<string, unknown>>;
+}
+
+/** Trained parameters before quantisation. Index 0 is shared, 1 the document correction. */
+export interface RawWeights {
+  readonly hashed: readonly [Float32Array, Float32Array];
+  readonly dense: readonly [Float32Array, Float32Array];
+  readonly bias: readonly [number, number];
+  readonly gibberishNll: Float32Array;
+}
+
+export interface WindowScore {
+  /** Raw (uncalibrated) score, a log-odds. */
+  readonly raw: number;
+  readonly start: number;
+  readonly end: number;
+  /** Bit set of lexicon concepts seen in the window. */
+  readonly concepts: number;
+}
+
+/** Serialise weights: int16 hashed tables, then float32 dense, bias and gibberish model, little-endian. */
+export function encodeWeights(weights: RawWeights): { bytes: Uint8Array; hashedScale: number } {
+  let largest = 0;
+  for (const table of weights.hashed) for (let i = 0; i < table.length; i++) largest = Math.max(largest, Math.abs(table[i]!));
+  const hashedScale = largest > 0 ? Math.fround(largest / 32767) : 1;
+  const buckets = weights.hashed[0].length;
+  const denseSize = weights.dense[0].length;
+  const floats = 2 * denseSize + 2 + CHAR_CLASSES * CHAR_CLASSES;
+  const view = new DataView(new ArrayBuffer(2 * 2 * buckets + 4 * floats));
+  let at = 0;
+  for (const table of weights.hashed) {
+    for (let i = 0; i < buckets; i++) {
+      view.setInt16(at, Math.round(table[i]! / hashedScale), true);
+      at += 2;
+    }
+  }
+  const writeFloat = (value: number): void => {
+    view.setFloat32(at, value, true);
+    at += 4;
+  };
+  for (const table of weights.dense) for (let i = 0; i < denseSize; i++) writeFloat(table[i]!);
+  writeFloat(weights.bias[0]);
+  writeFloat(weights.bias[1]);
+  for (let i = 0; i < CHAR_CLASSES * CHAR_CLASSES; i++) writeFloat(weights.gibberishNll[i]!);
+  return { bytes: new Uint8Array(view.buffer), hashedScale };
+}
+
+export function decodeWeights(bytes: Uint8Array, bucketBits: number, denseSize: number, hashedScale: number): RawWeights {
+  const buckets = 1 << bucketBits;
+  const expected = 4 * buckets + 4 * (2 * denseSize + 2 + CHAR_CLASSES * CHAR_CLASSES);
+  if (bytes.byteLength !== expected) throw new Error(`classifier weights: expected ${expected} bytes, found ${bytes.byteLength}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const hashed: [Float32Array, Float32Array] = [new Float32Array(buckets), new Float32Array(buckets)];
+  for (const table of hashed) {
+    for (let i = 0; i < buckets; i++) {
+      table[i] = view.getInt16(at, true) * hashedScale;
+      at += 2;
+    }
+  }
+  const readFloat = (): number => {
+    const value = view.getFloat32(at, true);
+    at += 4;
+    return value;
+  };
+  const dense: [Float32Array, Float32Array] = [new Float32Array(denseSize), new Float32Array(denseSize)];
+  for (const table of dense) for (let i = 0; i < denseSize; i++) table[i] = readFloat();
+  const bias: [number, number] = [readFloat(), readFloat()];
+  const gibberishNll = new Float32Array(CHAR_CLASSES * CHAR_CLASSES);
+  for (let i = 0; i < gibberishNll.length; i++) gibberishNll[i] = readFloat();
+  return { hashed, dense, bias, gibberishNll };
+}
+
+export function sha256(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export interface ModelParts {
+  readonly settings: FeatureSettings;
+  readonly lexicon: CompiledLexicon;
+  readonly gibberish: GibberishModel;
+  readonly surprise: SurpriseLevels;
+}
+
+export function buildParts(settings: FeatureSettings, lexiconSource: LexiconSource, gibberish: GibberishModel, surpriseLevels: SurpriseLevels["levels"]): ModelParts {
+  return { settings, lexicon: compileLexicon(lexiconSource), gibberish, surprise: { levels: surpriseLevels } };
+}
+
+/**
+ * Window-level feature extraction shared by training and scoring: featurize
+ * once, then hand out windows.
+ */
+export class WindowFeaturizer {
+  readonly parts: ModelParts;
+  readonly denseSize: number;
+  private readonly pairs: Int32Array;
+  private readonly trace = new Trace();
+  private readonly counts: Int32Array;
+  private markers: number[] = [];
+
+  constructor(parts: ModelParts) {
+    this.parts = parts;
+    this.denseSize = denseNames(parts.lexicon).length;
+    this.pairs = pairIndexes(parts.lexicon);
+    this.counts = new Int32Array(parts.lexicon.concepts.length);
+  }
+
+  /** Featurize `folded`; returns its windows. The trace stays valid until the next call. */
+  load(folded: string): Array<[number, number]> {
+    featurize(folded, this.parts.lexicon, this.parts.gibberish, this.parts.settings, this.trace);
+    this.markers = markerPositions(folded, this.parts.lexicon);
+    return windowRanges(folded.length, this.parts.settings);
+  }
+
+  get current(): Trace {
+    return this.trace;
+  }
+
+  dense(start: number, end: number, out: Float32Array): number {
+    let markerCount = 0;
+    for (const at of this.markers) if (at >= start && at < end) markerCount++;
+    denseFeatures(this.trace, start, end, this.parts.lexicon, this.pairs, markerCount, this.parts.surprise, out, this.counts);
+    let mask = 0;
+    for (let c = 0; c < this.parts.lexicon.concepts.length; c++) if (this.counts[c]! > 0) mask |= 1 << c;
+    return mask;
+  }
+
+  /** Sorted distinct buckets of the window and their normalised counts (count / sqrt(total)). */
+  sparse(start: number, end: number): { buckets: Uint32Array; values: Float32Array } {
+    const t = this.trace;
+    const from = lowerBound(t.hashedPos, t.hashedCount, start);
+    const to = lowerBound(t.hashedPos, t.hashedCount, end);
+    const raw = t.hashedBucket.slice(from, to).sort();
+    const total = Math.max(1, to - from);
+    const norm = 1 / Math.sqrt(total);
+    const buckets: number[] = [];
+    const values: number[] = [];
+    for (let i = 0; i < raw.length; ) {
+      let j = i;
+      while (j < raw.length && raw[j] === raw[i]) j++;
+      buckets.push(raw[i]!);
+      values.push((j - i) * norm);
+      i = j;
+    }
+    return { buckets: Uint32Array.from(buckets), values: Float32Array.from(values) };
+  }
+}
+
+/** A trained model ready to score text. */
+export class Classifier {
+  readonly metadata: ModelMetadata;
+  readonly parts: ModelParts;
+  private readonly featurizer: WindowFeaturizer;
+  /** Per domain: shared plus correction, summed once at load. */
+  private readonly hashed: readonly [Float32Array, Float32Array];
+  private readonly denseWeights: readonly [Float32Array, Float32Array];
+  private readonly bias: readonly [number, number];
+  private readonly denseScratch: Float32Array;
+  private prefix = new Float64Array(1024);
+
+  constructor(metadata: ModelMetadata, lexiconSource: LexiconSource, weights: RawWeights) {
+    this.metadata = metadata;
+    const gibberish: GibberishModel = { nll: weights.gibberishNll, ...metadata.gibberish };
+    this.parts = buildParts(metadata.settings, lexiconSource, gibberish, metadata.surpriseLevels);
+    this.featurizer = new WindowFeaturizer(this.parts);
+    if (this.featurizer.denseSize !== metadata.denseNames.length) throw new Error("classifier: lexicon does not match the weights' dense features");
+    const documentHashed = new Float32Array(weights.hashed[0].length);
+    for (let i = 0; i < documentHashed.length; i++) documentHashed[i] = weights.hashed[0][i]! + weights.hashed[1][i]!;
+    const documentDense = new Float32Array(weights.dense[0].length);
+    for (let i = 0; i < documentDense.length; i++) documentDense[i] = weights.dense[0][i]! + weights.dense[1][i]!;
+    this.hashed = [weights.hashed[0], documentHashed];
+    this.denseWeights = [weights.dense[0], documentDense];
+    this.bias = [weights.bias[0], weights.bias[0] + weights.bias[1]];
+    this.denseScratch = new Float32Array(this.featurizer.denseSize);
+  }
+
+  /** Highest-scoring window of already folded text. */
+  scoreFolded(folded: string, domain: Domain): WindowScore {
+    const d = domain === "document" ? 1 : 0;
+    const ranges = this.featurizer.load(folded);
+    const trace = this.featurizer.current;
+    const table = this.hashed[d]!;
+    const count = trace.hashedCount;
+    if (this.prefix.length < count + 1) this.prefix = new Float64Array(Math.max(count + 1, this.prefix.length * 2));
+    const prefix = this.prefix;
+    prefix[0] = 0;
+    for (let k = 0; k < count; k++) prefix[k + 1] = prefix[k]! + table[trace.hashedBucket[k]!]!;
+    const dense = this.denseWeights[d]!;
+    let best: WindowScore = { raw: -Infinity, start: 0, end: 0, concepts: 0 };
+    for (const [start, end] of ranges) {
+      const from = lowerBound(trace.hashedPos, count, start);
+      const to = lowerBound(trace.hashedPos, count, end);
+      let raw = this.bias[d]! + (prefix[to]! - prefix[from]!) / Math.sqrt(Math.max(1, to - from));
+      const concepts = this.featurizer.dense(start, end, this.denseScratch);
+      for (let k = 0; k < dense.length; k++) raw += dense[k]! * this.denseScratch[k]!;
+      if (raw > best.raw) best = { raw, start, end, concepts };
+    }
+    return best;
+  }
+
+  score(text: string, domain: Domain): WindowScore {
+    return this.scoreFolded(foldText(text), domain);
+  }
+}

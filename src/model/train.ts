@@ -1,0 +1,244 @@
+/**
+ * Training: the gibberish model from benign text, then window-level examples,
+ * then logistic regression by AdaGrad over shared and per-domain weights.
+ * Deterministic: a seeded shuffle, fixed iteration order, sums in index order.
+ */
+import { CHAR_CLASSES } from "./text.js";
+import { countClassBigrams, type FeatureSettings, type GibberishModel } from "./features.js";
+import type { LexiconSource } from "./lexicon.js";
+import { buildParts, DOMAINS, WindowFeaturizer, type Domain, type ModelParts, type RawWeights } from "./model.js";
+import { Random } from "./random.js";
+import { foldText } from "./text.js";
+
+export interface TrainingSample {
+  readonly text: string;
+  readonly label: 0 | 1;
+  readonly domain: Domain;
+  readonly weight: number;
+  readonly span?: readonly [number, number];
+}
+
+export interface TrainOptions {
+  readonly seed: number;
+  readonly settings: FeatureSettings;
+  readonly epochs: number;
+  readonly learningRate: number;
+  readonly l2: number;
+  /** Extra L2 on the per-domain corrections, so they only learn real differences. */
+  readonly domainL2: number;
+  /** Most windows taken from one long text. */
+  readonly maxWindows: number;
+  /** Weight multiplier for benign texts that hit two or more trigger concepts (hard negatives). */
+  readonly hardNegativeBoost: number;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
+  seed: 20_251_121,
+  settings: { bucketBits: 18, window: 384, stride: 192 },
+  epochs: 4,
+  learningRate: 0.1,
+  l2: 2e-5,
+  domainL2: 1e-4,
+  maxWindows: 12,
+  hardNegativeBoost: 3,
+};
+
+interface Example {
+  readonly buckets: Uint32Array;
+  readonly values: Float32Array;
+  readonly dense: Float32Array;
+  readonly domain: 0 | 1;
+  readonly label: 0 | 1;
+  readonly weight: number;
+}
+
+/** Character-class bigram model of benign text, and the thresholds derived from it. */
+export function trainGibberish(benignTexts: readonly string[]): { nll: Float32Array; rareNll: number; tokenNll: number; neutralNll: number } {
+  const counts = new Float64Array(CHAR_CLASSES * CHAR_CLASSES);
+  for (const text of benignTexts) countClassBigrams(foldText(text), counts);
+  const nll = new Float32Array(CHAR_CLASSES * CHAR_CLASSES);
+  const alpha = 0.5;
+  let letterPairs = 0;
+  let letterTotal = 0;
+  for (let row = 0; row < CHAR_CLASSES; row++) {
+    let total = 0;
+    for (let col = 0; col < CHAR_CLASSES; col++) total += counts[row * CHAR_CLASSES + col]!;
+    for (let col = 0; col < CHAR_CLASSES; col++) {
+      const p = (counts[row * CHAR_CLASSES + col]! + alpha) / (total + alpha * CHAR_CLASSES);
+      nll[row * CHAR_CLASSES + col] = Math.fround(-Math.log(p));
+      if (row < 26 && col < 26) {
+        letterPairs += counts[row * CHAR_CLASSES + col]! * -Math.log(p);
+        letterTotal += counts[row * CHAR_CLASSES + col]!;
+      }
+    }
+  }
+  const neutralNll = Math.fround(letterTotal > 0 ? letterPairs / letterTotal : 2.5);
+  return { nll, rareNll: 7, tokenNll: 4.2, neutralNll };
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.floor(q * (sorted.length - 1))))]!;
+}
+
+/** Mean surprise levels at the 90th, 99th and 99.9th percentile of benign windows. */
+export function surpriseLevels(parts: Omit<ModelParts, "surprise">, benignTexts: readonly string[]): [number, number, number] {
+  const featurizer = new WindowFeaturizer({ ...parts, surprise: { levels: [0, 0, 0] } });
+  const means: number[] = [];
+  for (const text of benignTexts) {
+    const ranges = featurizer.load(foldText(text));
+    const t = featurizer.current;
+    for (const [start, end] of ranges) means.push((t.surprisePrefix[end]! - t.surprisePrefix[start]!) / Math.max(1, end - start));
+  }
+  means.sort((a, b) => a - b);
+  return [Math.fround(quantile(means, 0.9)), Math.fround(quantile(means, 0.99)), Math.fround(quantile(means, 0.999))];
+}
+
+function pickWindows(ranges: Array<[number, number]>, limit: number): Array<[number, number]> {
+  if (ranges.length <= limit) return ranges;
+  const out: Array<[number, number]> = [];
+  for (let k = 0; k < limit; k++) out.push(ranges[Math.floor((k * (ranges.length - 1)) / (limit - 1))]!);
+  return out;
+}
+
+/** Folded span of an inserted instruction: folding keeps lengths close enough for window overlap. */
+function overlaps(range: [number, number], span: readonly [number, number]): boolean {
+  const inter = Math.min(range[1], span[1]) - Math.max(range[0], span[0]);
+  return inter >= Math.min(120, 0.6 * (span[1] - span[0]));
+}
+
+export function buildExamples(parts: ModelParts, samples: readonly TrainingSample[], maxWindows: number): Example[] {
+  const featurizer = new WindowFeaturizer(parts);
+  const examples: Example[] = [];
+  for (const sample of samples) {
+    const folded = foldText(sample.text);
+    const ranges = featurizer.load(folded);
+    const domain = sample.domain === "document" ? 1 : 0;
+    const emit = (range: [number, number], label: 0 | 1, weight: number): void => {
+      const { buckets, values } = featurizer.sparse(range[0], range[1]);
+      const dense = new Float32Array(featurizer.denseSize);
+      featurizer.dense(range[0], range[1], dense);
+      examples.push({ buckets, values, dense, domain, label, weight });
+    };
+    if (ranges.length === 1) {
+      emit(ranges[0]!, sample.label, sample.weight);
+    } else if (sample.span && sample.label === 1) {
+      // Inserted instruction: windows holding it are positives; a couple of the others are negatives.
+      const positives = ranges.filter((r) => overlaps(r, sample.span!));
+      const negatives = ranges.filter((r) => r[1] <= sample.span![0] || r[0] >= sample.span![1]);
+      for (const r of positives) emit(r, 1, sample.weight / Math.max(1, positives.length));
+      for (const r of pickWindows(negatives, 2)) emit(r, 0, sample.weight / 4);
+    } else {
+      const picked = pickWindows(ranges, maxWindows);
+      for (const r of picked) emit(r, sample.label, sample.weight / Math.sqrt(picked.length));
+    }
+  }
+  return examples;
+}
+
+function sigmoid(z: number): number {
+  return z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+}
+
+export interface TrainedModel {
+  readonly parts: ModelParts;
+  readonly weights: RawWeights;
+  readonly examples: number;
+}
+
+export function trainModel(lexicon: LexiconSource, samples: readonly TrainingSample[], options: TrainOptions = DEFAULT_TRAIN_OPTIONS, log: (line: string) => void = () => {}): TrainedModel {
+  const benignTexts = samples.filter((s) => s.label === 0).map((s) => s.text);
+  const gib = trainGibberish(benignTexts);
+  const gibberish: GibberishModel = gib;
+  const base = buildParts(options.settings, lexicon, gibberish, [0, 0, 0]);
+  const levels = surpriseLevels(base, benignTexts.filter((_, i) => i % 4 === 0));
+  const parts: ModelParts = { ...base, surprise: { levels } };
+  // Benign text full of trigger words is what a plain model gets wrong: weigh it up.
+  const probe = new WindowFeaturizer(parts);
+  const scratch = new Float32Array(probe.denseSize);
+  let boosted = 0;
+  const weighted = samples.map((s) => {
+    if (s.label !== 0) return s;
+    const folded = foldText(s.text);
+    probe.load(folded);
+    let mask = probe.dense(0, folded.length, scratch);
+    let distinct = 0;
+    for (; mask !== 0; mask &= mask - 1) distinct++;
+    if (distinct < 2) return s;
+    boosted++;
+    return { ...s, weight: s.weight * options.hardNegativeBoost };
+  });
+  log(`hard negatives weighted up: ${boosted}`);
+  const examples = buildExamples(parts, weighted, options.maxWindows);
+  log(`training on ${examples.length} windows from ${samples.length} texts`);
+
+  // Class balance: the two classes carry equal total weight.
+  let positive = 0;
+  let negative = 0;
+  for (const e of examples) {
+    if (e.label === 1) positive += e.weight;
+    else negative += e.weight;
+  }
+  const scale = [examples.length / (2 * Math.max(1e-9, negative)), examples.length / (2 * Math.max(1e-9, positive))];
+
+  const buckets = 1 << options.settings.bucketBits;
+  const denseSize = examples[0]?.dense.length ?? 0;
+  const hashed: [Float32Array, Float32Array] = [new Float32Array(buckets), new Float32Array(buckets)];
+  const hashedG: [Float32Array, Float32Array] = [new Float32Array(buckets), new Float32Array(buckets)];
+  const dense: [Float32Array, Float32Array] = [new Float32Array(denseSize), new Float32Array(denseSize)];
+  const denseG: [Float32Array, Float32Array] = [new Float32Array(denseSize), new Float32Array(denseSize)];
+  const bias = [0, 0];
+  const biasG = [0, 0];
+  const rng = new Random(options.seed);
+  const order = examples.map((_, i) => i);
+  const eps = 1e-8;
+  const lr = options.learningRate;
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    rng.shuffle(order);
+    let loss = 0;
+    for (const index of order) {
+      const e = examples[index]!;
+      const d = e.domain;
+      let z = bias[0]! + (d ? bias[1]! : 0);
+      for (let k = 0; k < e.buckets.length; k++) {
+        const b = e.buckets[k]!;
+        z += (hashed[0][b]! + (d ? hashed[1][b]! : 0)) * e.values[k]!;
+      }
+      for (let k = 0; k < denseSize; k++) z += (dense[0][k]! + (d ? dense[1][k]! : 0)) * e.dense[k]!;
+      const p = sigmoid(z);
+      const w = e.weight * scale[e.label]!;
+      loss += w * -Math.log(e.label ? Math.max(p, 1e-12) : Math.max(1 - p, 1e-12));
+      const g = (p - e.label) * w;
+      for (let t = 0; t <= d; t++) {
+        const l2 = t === 0 ? options.l2 : options.domainL2;
+        const table = hashed[t]!;
+        const acc = hashedG[t]!;
+        for (let k = 0; k < e.buckets.length; k++) {
+          const b = e.buckets[k]!;
+          const grad = g * e.values[k]! + l2 * table[b]!;
+          acc[b]! += grad * grad;
+          table[b]! -= (lr * grad) / Math.sqrt(acc[b]! + eps);
+        }
+        const dt = dense[t]!;
+        const dg = denseG[t]!;
+        for (let k = 0; k < denseSize; k++) {
+          const x = e.dense[k]!;
+          if (x === 0) continue;
+          const grad = g * x + l2 * dt[k]!;
+          dg[k]! += grad * grad;
+          dt[k]! -= (lr * grad) / Math.sqrt(dg[k]! + eps);
+        }
+        biasG[t]! += g * g;
+        bias[t]! -= (lr * g) / Math.sqrt(biasG[t]! + eps);
+      }
+    }
+    log(`epoch ${epoch + 1}/${options.epochs}: weighted loss ${(loss / examples.length).toFixed(4)}`);
+  }
+  return {
+    parts,
+    weights: { hashed, dense, bias: [Math.fround(bias[0]!), Math.fround(bias[1]!)], gibberishNll: gib.nll },
+    examples: examples.length,
+  };
+}
+
+export { DOMAINS };
