@@ -8,6 +8,8 @@ import { VERSION } from "../version.js";
 import { register as registerCheck } from "./check.js";
 import { register as registerInit } from "./init.js";
 import { register as registerPolicy } from "./policy.js";
+import { register as registerTrain } from "./train.js";
+import { register as registerEval } from "./eval.js";
 import { register as registerServe } from "./serve.js";
 import { register as registerAudit } from "./audit.js";
 import { register as registerKeys } from "./keys.js";
@@ -20,7 +22,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerServe, registerAudit, registerKeys, registerThreats];
+  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerServe, registerAudit, registerKeys, registerThreats, registerTrain, registerEval];
   for (const register of commands) register(program);
   try {
     await program.parseAsync(argv);
