@@ -14,6 +14,8 @@ import { register as registerServe } from "./serve.js";
 import { register as registerAudit } from "./audit.js";
 import { register as registerKeys } from "./keys.js";
 import { register as registerThreats } from "./threats.js";
+import { register as registerScan } from "./scan.js";
+import { register as registerDemo } from "./demo.js";
 
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -22,7 +24,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerServe, registerAudit, registerKeys, registerThreats, registerTrain, registerEval];
+  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerServe, registerAudit, registerKeys, registerThreats, registerTrain, registerEval, registerScan, registerDemo];
   for (const register of commands) register(program);
   try {
     await program.parseAsync(argv);
