@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { ThreatModelSchema, type ComponentType, type ThreatModel } from "./model-schema.js";
+import { COMPONENT_TYPES, ThreatModelSchema, type ComponentType, type ThreatModel } from "./model-schema.js";
 import { located, parseYaml, problemsFromIssues, ThreatModelError, type Locate, type Problem } from "./problems.js";
 
 export interface LoadedModel {
@@ -48,7 +48,13 @@ export function parseThreatModel(text: string, source = "model"): LoadedModel {
   const parsed = parseYaml(text);
   if ("problems" in parsed) throw new ThreatModelError(source, parsed.problems);
   const result = ThreatModelSchema.safeParse(parsed.value, { reportInput: true });
-  if (!result.success) throw new ThreatModelError(source, problemsFromIssues(result.error.issues, parsed.locate));
+  if (!result.success) {
+    // Report reference problems too, from the parts that are well-formed, so one run lists every error.
+    const schemaProblems = problemsFromIssues(result.error.issues, parsed.locate);
+    const reported = new Set(schemaProblems.map((p) => p.path));
+    const referenceProblems = crossReferenceProblems(lenientModel(parsed.value), parsed.locate).filter((p) => ![...reported].some((path) => p.path === path || p.path.startsWith(`${path}.`)));
+    throw new ThreatModelError(source, [...schemaProblems, ...referenceProblems]);
+  }
   const problems = crossReferenceProblems(result.data, parsed.locate);
   if (problems.length > 0) throw new ThreatModelError(source, problems);
   return { model: result.data, source, locate: parsed.locate, sha256: "sha256:" + createHash("sha256").update(text).digest("hex") };
@@ -86,7 +92,8 @@ export function crossReferenceProblems(model: ThreatModel, locate: Locate | unde
   }
 
   const reference = (path: string, kind: ElementKind, id: string): void => {
-    if (idsOf[kind].has(id)) return;
+    // "" only occurs in a model that already failed validation (lenientModel): that problem is reported.
+    if (id === "" || idsOf[kind].has(id)) return;
     const known = [...idsOf[kind]].sort();
     const list = known.length === 0 ? `none is declared in ${kind}` : `one of ${known.slice(0, 12).join(", ")}${known.length > 12 ? ", ..." : ""}`;
     add(path, `the id of a ${KIND_NAMES[kind]} (${list})`, `unknown ${KIND_NAMES[kind]} ${JSON.stringify(id)}`);
@@ -107,7 +114,7 @@ export function crossReferenceProblems(model: ThreatModel, locate: Locate | unde
   model.flows.forEach((flow, i) => {
     reference(`flows.${i}.from`, "components", flow.from);
     reference(`flows.${i}.to`, "components", flow.to);
-    if (flow.from === flow.to) add(`flows.${i}.to`, "a component other than the sender", `a flow from ${JSON.stringify(flow.from)} to itself`);
+    if (flow.from === flow.to && flow.from !== "") add(`flows.${i}.to`, "a component other than the sender", `a flow from ${JSON.stringify(flow.from)} to itself`);
     flow.data.forEach((asset, j) => reference(`flows.${i}.data.${j}`, "assets", asset));
   });
   model.entryPoints.forEach((entry, i) => reference(`entryPoints.${i}.component`, "components", entry.component));
@@ -147,4 +154,33 @@ function boundaryCycles(model: ThreatModel, locate: Locate | undefined): Problem
     problems.push(located({ path: `boundaries.${indexOf.get(first) ?? 0}.parent`, expected: "trust boundaries that do not contain themselves", found: `the cycle ${ordered.join(" → ")}` }, locate));
   }
   return problems;
+}
+
+/**
+ * The well-formed parts of a model that failed validation: element lists kept
+ * where they are lists, elements kept where they are objects with a string id,
+ * reference fields kept where they are strings. Enough for the reference checks,
+ * which read nothing else.
+ */
+function lenientModel(value: unknown): ThreatModel {
+  const root = isRecord(value) ? value : {};
+  // An element without a usable id gets one no reference can name, so it causes no follow-on problems.
+  const list = (key: string): Array<Record<string, unknown>> => (Array.isArray(root[key]) ? (root[key] as unknown[]) : []).map((e, i) => (isRecord(e) && typeof e.id === "string" ? e : { id: `\u0000${key}.${i}` }));
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+  const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+  const model = {
+    boundaries: list("boundaries").map((b) => ({ id: b.id, parent: str(b.parent) })),
+    // Type-specific fields are only checked when the type itself is valid.
+    components: list("components").map((c) => ((COMPONENT_TYPES as readonly unknown[]).includes(c.type) ? { ...c, boundary: str(c.boundary) ?? "", assets: strings(c.assets) } : { id: c.id, boundary: str(c.boundary) ?? "", assets: strings(c.assets) })),
+    assets: list("assets").map((a) => ({ id: a.id })),
+    flows: list("flows").map((f) => ({ id: f.id, from: str(f.from) ?? "", to: str(f.to) ?? "", data: strings(f.data) })),
+    entryPoints: list("entryPoints").map((e) => ({ id: e.id, component: str(e.component) ?? "" })),
+    attackers: list("attackers").map((a) => ({ id: a.id })),
+    risks: (Array.isArray(root.risks) ? (root.risks as unknown[]) : []).filter(isRecord).map((r) => ({ threat: str(r.threat) ?? "", date: str(r.date) ?? "", review: str(r.review) })),
+  };
+  return model as unknown as ThreatModel;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

@@ -113,3 +113,11 @@ describe("threat model loading", () => {
     }
   });
 });
+
+describe("threat model loading, every error in one run", () => {
+  it("reports reference problems alongside schema problems", () => {
+    const text = VALID.replace("type: llm", "type: robot, sideEffects: write").replace("to: model, data: [tickets]", "to: modle, data: [tickets]").replace("{ id: ask,", "{ id: 7,");
+    const problems = problemsOf(text);
+    expect(problems.map((p) => p.path)).toEqual(["components.2.type", "flows.0.id", "flows.1.to"]);
+  });
+});

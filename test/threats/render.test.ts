@@ -111,3 +111,11 @@ describe("examples", () => {
     for (const [path, text] of renderExamples()) expect(read(...path.split("/")), path).toBe(text);
   });
 });
+
+describe("documentation", () => {
+  it("docs/threat-modeling.md documents every fact a rule can use", async () => {
+    const { COMPONENT_FACTS } = await import("../../src/threats/facts.js");
+    const doc = read("docs", "threat-modeling.md");
+    for (const fact of Object.keys(COMPONENT_FACTS)) expect(doc, fact).toContain("`" + fact + "`");
+  });
+});
