@@ -1,0 +1,58 @@
+/**
+ * The rules' own test cases, the rules files' validity, and the anchored
+ * engine's agreement with the plain patterns (anchors that miss a match would
+ * silently switch a rule off).
+ */
+import { describe, expect, it } from "vitest";
+import { BUILTIN_RULES, loadRules, type CompiledRule } from "../../../src/detectors/heuristics/index.js";
+import { RULE_CATEGORIES } from "../../../src/detectors/heuristics/rules.js";
+import { buildAnchorIndex, prepareView, scan, type RuleMatch } from "../../../src/detectors/heuristics/scan.js";
+import { worstCaseFor } from "./worst-case.js";
+
+function engineMatches(rule: CompiledRule, text: string): RuleMatch[] {
+  const out: RuleMatch[] = [];
+  scan(prepareView(text), buildAnchorIndex([rule], new Map()), new Uint8Array(1), out);
+  return out;
+}
+
+function plainMatches(rule: CompiledRule, text: string): boolean {
+  return new RegExp(rule.source, "g").test(prepareView(text));
+}
+
+describe("heuristics rules: data", () => {
+  it("loads a substantial rule set with unique ids in every category", () => {
+    expect(BUILTIN_RULES.length).toBeGreaterThanOrEqual(90);
+    expect(new Set(BUILTIN_RULES.map((rule) => rule.id)).size).toBe(BUILTIN_RULES.length);
+    for (const category of RULE_CATEGORIES) expect(BUILTIN_RULES.some((rule) => rule.category === category)).toBe(true);
+  });
+
+  it("covers the core phrasings in at least nine languages", () => {
+    const languages = new Set(BUILTIN_RULES.map((rule) => /^multilingual\.([a-z]{2})\./.exec(rule.id)?.[1]).filter(Boolean));
+    for (const language of ["de", "fr", "es", "it", "pt", "nl", "ru", "zh", "ja"]) expect(languages).toContain(language);
+  });
+
+  it("loads the same rules again from disk (nothing depends on load order or state)", () => {
+    expect(loadRules().map((rule) => rule.id)).toEqual(BUILTIN_RULES.map((rule) => rule.id));
+  });
+
+  it("expands every macro (no %name% left in a compiled pattern)", () => {
+    for (const rule of BUILTIN_RULES) expect(rule.source, rule.id).not.toMatch(/%[a-z][a-z0-9_]*%/);
+  });
+});
+
+describe.each(BUILTIN_RULES.map((rule) => [rule.id, rule] as const))("rule %s", (_id, rule) => {
+  it.each(rule.tests.match)("matches %j", (text) => {
+    expect(engineMatches(rule, text).length).toBe(1);
+    expect(plainMatches(rule, text)).toBe(true);
+  });
+  if (rule.tests.noMatch.length > 0) {
+    it.each(rule.tests.noMatch)("does not match %j", (text) => {
+      expect(engineMatches(rule, text)).toEqual([]);
+      expect(plainMatches(rule, text)).toBe(false);
+    });
+  }
+  it("finds a match on its worst-case input exactly when the plain pattern does", () => {
+    const text = worstCaseFor(rule, 4096);
+    expect(engineMatches(rule, text).length > 0).toBe(plainMatches(rule, text));
+  });
+});
