@@ -1,7 +1,7 @@
 /**
  * Evidence: what scan results (`bulwark scan`'s results.json) say about each
- * threat. Only the fields used here are read, and extra fields are allowed, so
- * the reader keeps working as the scanner's format grows compatibly.
+ * threat. The file is validated with the scanner's own schema
+ * (src/redteam/results.ts), so both sides agree on one contract.
  *
  * Matching rule (docs/threat-modeling.md): a case is evidence for a threat when
  *   1. its category is one of the threat's categories, or
@@ -13,29 +13,13 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { z } from "zod";
+import { ScanResults, type ScanCaseResult } from "../redteam/results.js";
 import type { Rule } from "./library-schema.js";
 import { describeValue, ThreatModelError, type Problem } from "./problems.js";
 import type { EvidenceStatus } from "./report.js";
 
-const tags = z.array(z.string()).default([]);
-
-export const ScanCaseSchema = z.looseObject({
-  id: z.string().min(1),
-  caseId: z.string().optional(),
-  category: z.string(),
-  owasp: tags,
-  agentic: tags,
-  atlas: tags,
-  outcome: z.enum(["held", "failed", "error"]),
-});
-
-export const ScanResultsSchema = z.looseObject({
-  schemaVersion: z.literal(1),
-  cases: z.array(ScanCaseSchema),
-});
-
-export type ScanCase = z.output<typeof ScanCaseSchema>;
+/** The fields evidence matching reads from each case of the scanner's results.json (src/redteam/results.ts). */
+export type ScanCase = Pick<ScanCaseResult, "id" | "category" | "owasp" | "agentic" | "atlas" | "outcome">;
 
 export interface LoadedEvidence {
   readonly source: string;
@@ -61,7 +45,7 @@ export function parseEvidence(text: string, source = "results.json", sha256 = cr
   } catch (error) {
     throw new ThreatModelError(source, [{ path: "", expected: "JSON", found: (error as Error).message }], "scan results");
   }
-  const result = ScanResultsSchema.safeParse(value, { reportInput: true });
+  const result = ScanResults.safeParse(value, { reportInput: true });
   if (!result.success) {
     const problems: Problem[] = result.error.issues.slice(0, 50).map((issue) => ({
       path: issue.path.map(String).join("."),

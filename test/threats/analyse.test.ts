@@ -13,11 +13,13 @@ const byId = (threats: readonly ReportedThreat[], id: string) => {
   return threat;
 };
 
-function results(cases: Array<{ id: string; category: string; outcome: "held" | "failed" | "error"; atlas?: string[]; owasp?: string[] }>): string {
+type Outcome = "held" | "failed" | "error";
+/** A results.json in the scanner's contract (src/redteam/results.ts). */
+function results(cases: Array<{ id: string; category: string; outcome: Outcome; atlas?: string[]; owasp?: string[] }>): string {
   return JSON.stringify({
     schemaVersion: 1,
-    manifest: { seed: 7, target: "demo" },
-    summary: { total: cases.length },
+    manifest: { bulwarkVersion: "0.1.0", catalogueVersion: "test", target: "test", seed: 7, startedAt: "2025-06-01T00:00:00Z", finishedAt: "2025-06-01T00:00:01Z" },
+    summary: { total: cases.length, failed: cases.filter((c) => c.outcome === "failed").length, held: cases.filter((c) => c.outcome === "held").length, errors: cases.filter((c) => c.outcome === "error").length },
     categories: [],
     cases: cases.map((c) => ({ caseId: c.id.split("#")[0], agentic: [], mutators: [], severity: "high", evidence: "...", owasp: [], atlas: [], ...c })),
   });
@@ -82,8 +84,8 @@ describe("evidence from scan results", () => {
   it("matches by category, or by a shared ATLAS technique plus a shared OWASP id; errors test nothing", () => {
     const evidence = parseEvidence(
       results([
-        { id: "a", category: "custom_probe", outcome: "held", atlas: ["AML.T0056"], owasp: ["LLM07"] },
-        { id: "b", category: "custom_probe", outcome: "failed", atlas: ["AML.T0056"], owasp: ["LLM10"] },
+        { id: "a", category: "malformed_input", outcome: "held", atlas: ["AML.T0056"], owasp: ["LLM07"] },
+        { id: "b", category: "malformed_input", outcome: "failed", atlas: ["AML.T0056"], owasp: ["LLM10"] },
         { id: "c", category: "system_prompt_extraction", outcome: "error" },
       ]),
     );
@@ -91,10 +93,10 @@ describe("evidence from scan results", () => {
     expect(threat.evidence).toMatchObject({ status: "tested_held", held: 1, failed: 0, errors: 1, cases: ["a"] });
   });
 
-  it("reads results.json tolerantly but rejects what it cannot use, with the path", () => {
-    const extra = JSON.parse(results([{ id: "x", category: "jailbreak", outcome: "held" }])) as { cases: Array<Record<string, unknown>> };
-    extra.cases[0]!.transcript = [{ role: "user", content: "hi" }];
-    expect(parseEvidence(JSON.stringify(extra)).cases).toHaveLength(1);
+  it("reads results.json with the scanner's own schema and rejects what does not fit, with the path", () => {
+    const withTranscript = JSON.parse(results([{ id: "x", category: "jailbreak", outcome: "held" }])) as { cases: Array<Record<string, unknown>> };
+    withTranscript.cases[0]!.transcript = [{ role: "user", content: "hi" }];
+    expect(parseEvidence(JSON.stringify(withTranscript)).cases).toHaveLength(1);
     expect(() => parseEvidence(results([{ id: "x", category: "jailbreak", outcome: "passed" as "held" }]))).toThrow(/cases\.0\.outcome/);
     expect(() => parseEvidence("{")).toThrow(ThreatModelError);
   });
