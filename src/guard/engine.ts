@@ -52,6 +52,12 @@ export function createGuard(options: GuardOptions = {}): Guard {
     output: groupByPhase(layers.filter((layer) => layer.stage === "output" || layer.stage === "both")),
   };
 
+  const hasRun = new WeakSet<Layer>();
+  const run = (layer: Layer, input: LayerInputWithoutSignal): ReturnType<typeof runContained> => {
+    const coldStart = !hasRun.has(layer);
+    hasRun.add(layer);
+    return runContained(layer, input, coldStart);
+  };
   let warmedUp: Promise<void> | undefined;
   const warmUp = (): Promise<void> => (warmedUp ??= Promise.all(layers.map((layer) => layer.warmUp?.())).then(() => undefined));
 
@@ -120,7 +126,7 @@ export function createGuard(options: GuardOptions = {}): Guard {
       const base = (): LayerInputWithoutSignal => ({ text, original, views, role, trust: TRUST[role], stage, intake, ...(session ? { session } : {}) });
       if (phase === "transform") {
         for (const layer of phaseLayers) {
-          const result = await runContained(layer, base());
+          const result = await run(layer, base());
           record(layer, result);
           if (result.output?.text !== undefined) {
             text = result.output.text;
@@ -130,7 +136,7 @@ export function createGuard(options: GuardOptions = {}): Guard {
         }
       } else {
         const input = base();
-        const results = await Promise.all(phaseLayers.map((layer) => runContained(layer, input)));
+        const results = await Promise.all(phaseLayers.map((layer) => run(layer, input)));
         results.forEach((result, index) => record(phaseLayers[index]!, result));
       }
     }

@@ -62,10 +62,16 @@ describe("guard engine", () => {
       ["never answers", layer("hang", () => new Promise<LayerOutput>(() => {}), { budgetMs: 20 })],
       ["overruns its budget synchronously", layer("slow", () => { const end = performance.now() + 15; while (performance.now() < end); return { findings: [] }; }, { budgetMs: 5 })],
     ];
+    // The first run of a layer includes V8's one-time compilation and is not held to the synchronous budget.
+    const warmGuard = async (failing: Layer) => {
+      const guard = guardWith([failing]);
+      await guard.check("warm-up");
+      return guard;
+    };
 
     for (const [what, failing] of failures) {
       it(`blocks, marked degraded, when a layer ${what} (fail-closed default)`, async () => {
-        const decision = await guardWith([failing]).check("hello");
+        const decision = await (await warmGuard(failing)).check("hello");
         expect(decision.action).toBe("block");
         expect(decision.degraded).toBe(true);
         expect(decision.categories).toContain("guard_failure");
@@ -140,6 +146,14 @@ describe("guard engine", () => {
     expect(seen[0]).toEqual({ text: "hi\ufffd\ufffd!", invalid: 2, lone: 0 });
     expect(seen[1]).toEqual({ text: "a\ufffdb", invalid: 0, lone: 1 });
     expect(seen[2]).toEqual({ text: "ok \ufffd", invalid: 0, lone: 0 });
+  });
+
+  it("does not fail a synchronous layer for overrunning on its first (cold) run, only afterwards", async () => {
+    let calls = 0;
+    const slowOnce = layer("jit", () => { if (calls++ === 0) { const end = performance.now() + 15; while (performance.now() < end); } return { findings: [] }; }, { budgetMs: 5 });
+    const guard = guardWith([slowOnce]);
+    expect((await guard.check("first")).action).toBe("allow");
+    expect((await guard.check("second")).action).toBe("allow");
   });
 
   it("runs one-time warm-up before the first input large enough to need it, not for small ones", async () => {
