@@ -72,7 +72,7 @@ export async function createQueueExecutor(options: { redisUrl: string; queueName
   const events = new QueueEvents(options.queueName, { connection: eventsConnection });
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
   const executor: AttemptExecutor = async (attempt) => {
-    const job = await queue.add("attempt", toJob(attempt), { jobId: `${attempt.index}-${attempt.id}`.replace(/:/g, "_"), removeOnComplete: true, removeOnFail: true, attempts: 2 });
+    const job = await queue.add("attempt", toJob(attempt), { jobId: `${attempt.index}-${attempt.id}`.replace(/:/g, "_"), removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 }, attempts: 2 });
     return (await job.waitUntilFinished(events, options.timeoutMs ?? 10 * 60_000)) as ScanCaseResult[];
   };
   return {
