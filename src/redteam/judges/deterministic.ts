@@ -134,8 +134,8 @@ export function isEcho(text: string, marker: string, turns: readonly string[]): 
   if (at < 0) return false;
   const before = text.slice(Math.max(0, at - 24), at);
   const after = text.slice(at + marker.length, at + marker.length + 24);
-  if (before.length + after.length < 12) return false;
-  return turns.some((turn) => turn.includes(before + marker) || turn.includes(marker + after));
+  // Context on a side counts only when there is enough of it to be a copy rather than a coincidence.
+  return turns.some((turn) => (before.length >= 12 && turn.includes(before + marker)) || (after.length >= 12 && turn.includes(marker + after)));
 }
 
 const held = (judge: string, evidence: string): Verdict => ({ outcome: "held", judge, evidence });
