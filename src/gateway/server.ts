@@ -408,21 +408,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const inFlightAtStart = active.size;
       logger.info({ reason, inFlight: active.size }, "shutting down: no new requests; draining in-flight ones");
       const drainTimeout = options.loaded.config.drainTimeoutMs;
-      let drained = true;
-      const timer = setTimeout(() => {
-        drained = false;
+      const deadline = performance.now() + drainTimeout;
+      // Drain first, listening on: a request that arrives now gets a clean 503 with Connection: close (which
+      // clients retry elsewhere) instead of a reset connection, and readiness already says "not ready".
+      while (active.size > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      const drained = active.size === 0;
+      if (!drained) {
         const now = performance.now();
         logger.warn({ inFlight: [...active].map(([id, entry]) => ({ id, route: entry.route, ms: Math.round(now - entry.started) })) }, "drain timeout: closing the remaining connections");
         app.server.closeAllConnections();
-      }, drainTimeout);
-      // Once nothing is in flight, every remaining connection is an idle keep-alive one (or a client that went
-      // away without closing): close them rather than wait for their timeouts.
+      }
+      // Nothing is in flight: every remaining connection is an idle keep-alive one, or a client that went away.
       const idleCloser = setInterval(() => {
         if (active.size === 0) app.server.closeAllConnections();
       }, 50);
       await app.close();
       clearInterval(idleCloser);
-      clearTimeout(timer);
       const flushed = await writer.close(Math.max(5_000, drainTimeout));
       const stats = writer.stats();
       await Promise.allSettled([store.close(), runtime.upstream.close()]);
