@@ -7,7 +7,8 @@
  * agents (environment.ts), deterministic and LLM judges, the runner, reports,
  * baseline comparison and the Redis-backed worker queue.
  *
- * May import: policy/, guard/ (the guard wrapper target), util/, version.
+ * May import: policy/, guard/ (the guard wrapper target), util/, version; gateway/
+ * and store/ only lazily, in targets/demo.ts (the demo targets).
  * Never imported by the guard or detectors.
  */
 export * from "./results.js";
