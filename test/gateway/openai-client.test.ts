@@ -61,7 +61,7 @@ describe(`the openai client through the gateway (events in ${POSTGRES_URL ? "Pos
     expect(call.type === "function" && call.function).toEqual({ name: "get_weather", arguments: '{"city":"Paris","unit":"celsius"}' });
     const stream = client.chat.completions.stream({ model: "tool", tools, messages: [{ role: "user", content: "What's the weather in Paris?" }] });
     const final = await stream.finalChatCompletion();
-    const streamedCall = final.choices[0]!.message.tool_calls[0]!;
+    const streamedCall = final.choices[0]!.message.tool_calls![0]!;
     expect(streamedCall.type === "function" && JSON.parse(streamedCall.function.arguments)).toEqual({ city: "Paris", unit: "celsius" });
   });
 
