@@ -82,7 +82,21 @@ async function timeMany(label: string, iterations: number, run: () => unknown): 
   return { label, p50: percentile(samples, 50), p99: percentile(samples, 99) };
 }
 
+/** A trivial per-character loop, to tell a slow or busy machine from a slow layer (about 1 ns/char on an idle modern core). */
+function referenceNsPerChar(): number {
+  const text = ordinary(1 << 16);
+  const table = new Uint8Array(0x10000);
+  for (let c = 97; c < 123; c++) table[c] = 1;
+  let count = 0;
+  const started = performance.now();
+  for (let round = 0; round < 50; round++) for (let i = 0; i < text.length; i++) count += table[text.charCodeAt(i)]!;
+  const ns = ((performance.now() - started) * 1e6) / (50 * text.length);
+  return count > 0 ? ns : ns;
+}
+
 const rows: Array<{ label: string; p50: number; p99: number }> = [];
+const reference = referenceNsPerChar();
+console.log(`reference loop: ${reference.toFixed(2)} ns/char (machine speed and load)`);
 const guard = createGuard();
 console.log(`layers in the default pipeline: ${guard.layers.map((l) => `${l.name} (${l.phase})`).join(", ")}`);
 for (const [name, size, iterations] of [["200 B", 200, 5000], ["4 KB", 4096, 2000], ["64 KB", 65536, 200]] as const) {
@@ -114,4 +128,4 @@ console.log("\n| heuristics layer, 1 MB | median ms | max ms (5 runs) |\n|---|--
 for (const row of big) console.log(`| ${row.label} | ${percentile(row.ms, 50).toFixed(1)} | ${Math.max(...row.ms).toFixed(1)} |`);
 
 const jsonAt = process.argv.indexOf("--json");
-if (jsonAt > 0) writeFileSync(process.argv[jsonAt + 1]!, JSON.stringify({ rows, big, rules: BUILTIN_RULES.length }, null, 2));
+if (jsonAt > 0) writeFileSync(process.argv[jsonAt + 1]!, JSON.stringify({ referenceNsPerChar: reference, rows, big, rules: BUILTIN_RULES.length }, null, 2));

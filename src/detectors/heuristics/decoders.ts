@@ -22,8 +22,8 @@ export const DECODE_BUDGET = 64 * 1024;
 const WINDOW_BEFORE = 300;
 const WINDOW_AFTER = 600;
 
-const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
 const HEX_RUN = /(?:\\x|0x|%)?[0-9a-f]{2}(?:[ ,:]?(?:\\x|0x|%)?[0-9a-f]{2}){7,}/g;
+const MIN_RUN = 16;
 const MAX_RUN = 16 * 1024;
 
 class Budget {
@@ -40,11 +40,25 @@ class Budget {
  * matters for base64), `view` its prepared folded view, `shapes` what the
  * scanning pass of `view` noted.
  */
-export function decodePieces(text: string, view: string, shapes: Shapes): DecodedPiece[] {
+export function decodePieces(text: string, view: string, shapes: Shapes, viewToText: (index: number) => number | null): DecodedPiece[] {
   const budget = new Budget();
   const pieces: DecodedPiece[] = [];
-  if (shapes.longWord) decodeBase64Runs(text, budget, pieces);
-  if (shapes.longWord || shapes.hexWords >= 8) decodeHexRuns(view, budget, pieces);
+  // Base64 is case-sensitive, so its runs are read from the text; the scan found them in the view.
+  let covered = -1;
+  for (const start of shapes.longWords) {
+    const at = viewToText(start);
+    if (at === null || at < covered) continue;
+    const [from, to] = expand(text, at, isBase64Unit);
+    covered = to;
+    if (!decodeBase64Run(text.slice(from, to), budget, pieces)) break;
+  }
+  covered = -1;
+  for (const start of [...shapes.longWords, ...shapes.hexRuns].sort((a, b) => a - b)) {
+    if (start < covered) continue;
+    const [from, to] = expand(view, start, isHexRunUnit);
+    covered = to;
+    if (!decodeHexRun(view.slice(from, to), budget, pieces)) break;
+  }
   if (shapes.rot13.length >= 2) {
     for (const [start, end] of windows(shapes.rot13, view.length)) {
       if (!budget.take(end - start)) break;
@@ -74,26 +88,44 @@ export function decodePieces(text: string, view: string, shapes: Shapes): Decode
   return pieces;
 }
 
-function decodeBase64Runs(text: string, budget: Budget, pieces: DecodedPiece[]): void {
-  BASE64_RUN.lastIndex = 0;
-  for (let match = BASE64_RUN.exec(text); match; match = BASE64_RUN.exec(text)) {
-    const run = match[0].slice(0, MAX_RUN).replace(/=+$/, "");
-    // Words, paths and identifiers are runs of this alphabet too: real base64 mixes cases or digits.
-    if (run.length % 4 === 1 || !/[A-Z]/.test(run) || !/[a-z]/.test(run)) continue;
-    if (!budget.take(run.length)) return;
-    const decoded = Buffer.from(run, "base64").toString("utf8");
-    if (isMostlyPrintable(decoded)) pieces.push({ decoder: "base64", text: prepareView(decoded) });
-  }
+/** The maximal run around `at` of units that `accept`s, at most MAX_RUN long. */
+function expand(text: string, at: number, accept: (code: number) => boolean): [number, number] {
+  let from = at;
+  while (from > 0 && at - from < MAX_RUN && accept(text.charCodeAt(from - 1))) from--;
+  let to = at;
+  while (to < text.length && to - from < MAX_RUN && accept(text.charCodeAt(to))) to++;
+  return [from, to];
 }
 
-function decodeHexRuns(view: string, budget: Budget, pieces: DecodedPiece[]): void {
+function isBase64Unit(code: number): boolean {
+  return (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code === 43 || code === 47 || code === 95 || code === 45 || code === 61;
+}
+
+function isHexRunUnit(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 97 && code <= 102) || code === 120 || code === 92 || code === 37 || code === 58 || code === 44 || code === 32;
+}
+
+/** Returns false when the budget is spent. */
+function decodeBase64Run(candidate: string, budget: Budget, pieces: DecodedPiece[]): boolean {
+  const run = candidate.replace(/=+$/, "");
+  // Words, paths and identifiers are runs of this alphabet too: real base64 mixes cases.
+  if (run.length < MIN_RUN || run.length % 4 === 1 || !/[A-Z]/.test(run) || !/[a-z]/.test(run)) return true;
+  if (!budget.take(run.length)) return false;
+  const decoded = Buffer.from(run, "base64").toString("utf8");
+  if (isMostlyPrintable(decoded)) pieces.push({ decoder: "base64", text: prepareView(decoded) });
+  return true;
+}
+
+/** Returns false when the budget is spent. */
+function decodeHexRun(candidate: string, budget: Budget, pieces: DecodedPiece[]): boolean {
   HEX_RUN.lastIndex = 0;
-  for (let match = HEX_RUN.exec(view); match; match = HEX_RUN.exec(view)) {
-    const digits = match[0].slice(0, MAX_RUN).replace(/\\x|0x|%|[ ,:]/g, "");
-    if (!budget.take(digits.length)) return;
+  for (let match = HEX_RUN.exec(candidate); match; match = HEX_RUN.exec(candidate)) {
+    const digits = match[0].replace(/\\x|0x|%|[ ,:]/g, "");
+    if (!budget.take(digits.length)) return false;
     const decoded = Buffer.from(digits.length % 2 === 0 ? digits : digits.slice(0, -1), "hex").toString("utf8");
     if (isMostlyPrintable(decoded)) pieces.push({ decoder: "hex", text: prepareView(decoded) });
   }
+  return true;
 }
 
 /** Decoded bytes that are text: letters, spaces, punctuation; and some spaces (a sentence, not a token). */

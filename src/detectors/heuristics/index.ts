@@ -113,7 +113,10 @@ export function createHeuristicsEngine(options: EngineOptions): HeuristicsEngine
       scanPiece(prepareView(piece), "hidden text");
     }
     if (shapes) {
-      const pieces: DecodedPiece[] = decodePieces(input.text, view, shapes);
+      const map = input.views.foldedToText;
+      const sameOffsets = view.length === input.text.length;
+      const viewToText = (index: number): number | null => (map ? (map[index] ?? null) : sameOffsets ? index : null);
+      const pieces: DecodedPiece[] = decodePieces(input.text, view, shapes, viewToText);
       for (const piece of pieces) scanPiece(piece.text, piece.decoder);
     }
     return found;

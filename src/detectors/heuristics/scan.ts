@@ -144,10 +144,10 @@ export interface Shapes {
   readonly spaced: number[];
   readonly rot13: number[];
   readonly reversed: number[];
-  /** A word of 16+ letters and digits was seen (a base64 or hex candidate). */
-  longWord: boolean;
-  /** Longest run (8 or more) of consecutive short words that look like hex bytes (`69`, `x69`, `0x69`). */
-  hexWords: number;
+  /** Starts of words of 16+ letters and digits (base64 or hex candidates). */
+  readonly longWords: number[];
+  /** Starts of runs of 8+ consecutive short words that look like hex bytes (`69 67`, `\\x69\\x67`, `0x69`). */
+  readonly hexRuns: number[];
 }
 
 const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", $: "s" };
@@ -184,54 +184,12 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
   let lastSingleEnd = -10;
   // Hex bytes written as separate words ("69 67 6e"): only consecutive ones count.
   let hexRun = 0;
+  let hexRunStart = 0;
 
-  const endToken = (start: number, end: number): void => {
-    const size = end - start;
-    if (shapes) {
-      if (size === 1) {
-        if (start - lastSingleEnd <= 3 && !hasLineBreak(view, lastSingleEnd, start)) runCount++;
-        else {
-          if (runCount >= 6) pushBounded(shapes.spaced, runStart, lastSingleEnd);
-          runStart = start;
-          runCount = 1;
-        }
-        lastSingleEnd = end;
-      }
-      if (size >= 16) shapes.longWord = true;
-      if (size >= 2 && size <= 4 && looksLikeHexByte(view, start, end)) {
-        if (++hexRun >= 8) shapes.hexWords = Math.max(shapes.hexWords, hexRun);
-      } else hexRun = 0;
-    }
-    if (size > maxWordLength) return;
-    let entry: WordEntry | undefined;
-    const candidates = byHash.get(hash);
-    if (candidates) {
-      for (const candidate of candidates) {
-        if (candidate.word.length === size && view.startsWith(candidate.word, start)) {
-          entry = candidate;
-          break;
-        }
-      }
-    }
-    if (entry) {
-      if (entry.rules.length > 0) {
-        hitPositions.push(start);
-        hitRules.push(entry.rules);
-      }
-      for (const ruleIndex of entry.satisfies) requirementMet[ruleIndex] = 1;
-      if (shapes && entry.trigger !== Trigger.None) {
-        if (entry.trigger & Trigger.Rot13) pushBounded(shapes.rot13, start);
-        if (entry.trigger & Trigger.Reversed) pushBounded(shapes.reversed, start);
-      }
-    } else if (shapes && digits > 0 && digits < size) {
-      const leet = words.get(leetToLetters(view.slice(start, end)));
-      if (leet && leet.rules.length > 0) pushBounded(shapes.leet, start);
-    }
-  };
-
-  for (let i = 0; i < length; i++) {
-    const code = view.charCodeAt(i);
-    if (firstUnits[code]) {
+  // One loop, no closures: the position past the end acts as a final separator.
+  for (let i = 0; i <= length; i++) {
+    const code = i < length ? view.charCodeAt(i) : 32;
+    if (firstUnits[code] === 1) {
       const candidates = substrings.get(code);
       if (candidates) {
         for (const anchor of candidates) {
@@ -250,22 +208,63 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
       }
       hash = (Math.imul(hash, 31) + code) | 0;
       if (code >= 48 && code <= 57) digits++;
-    } else if (tokenStart >= 0) {
-      endToken(tokenStart, i);
-      tokenStart = -1;
+      continue;
+    }
+    if (tokenStart < 0) continue;
+    const start = tokenStart;
+    const size = i - start;
+    tokenStart = -1;
+    if (shapes) {
+      if (size === 1) {
+        if (start - lastSingleEnd <= 3 && !hasLineBreak(view, lastSingleEnd, start)) runCount++;
+        else {
+          if (runCount >= 6) pushPair(shapes.spaced, runStart, lastSingleEnd);
+          runStart = start;
+          runCount = 1;
+        }
+        lastSingleEnd = i;
+      } else if (size >= 16) pushBounded(shapes.longWords, start);
+      if (size >= 2 && size <= 4 && looksLikeHexByte(view, start, i)) {
+        if (hexRun === 0) hexRunStart = start;
+        if (++hexRun === 8) pushBounded(shapes.hexRuns, hexRunStart);
+      } else hexRun = 0;
+    }
+    if (size > maxWordLength) continue;
+    let entry: WordEntry | undefined;
+    const candidates = byHash.get(hash);
+    if (candidates !== undefined) {
+      for (const candidate of candidates) {
+        if (candidate.word.length === size && view.startsWith(candidate.word, start)) {
+          entry = candidate;
+          break;
+        }
+      }
+    }
+    if (entry !== undefined) {
+      if (entry.rules.length > 0) {
+        hitPositions.push(start);
+        hitRules.push(entry.rules);
+      }
+      for (const ruleIndex of entry.satisfies) requirementMet[ruleIndex] = 1;
+      if (shapes && entry.trigger !== Trigger.None) {
+        if (entry.trigger & Trigger.Rot13) pushBounded(shapes.rot13, start);
+        if (entry.trigger & Trigger.Reversed) pushBounded(shapes.reversed, start);
+      }
+    } else if (shapes && digits > 0 && digits < size) {
+      const leet = words.get(leetToLetters(view.slice(start, i)));
+      if (leet && leet.rules.length > 0) pushBounded(shapes.leet, start);
     }
   }
-  if (tokenStart >= 0) endToken(tokenStart, length);
-  if (shapes && runCount >= 6) pushBounded(shapes.spaced, runStart, lastSingleEnd);
+  if (shapes && runCount >= 6) pushPair(shapes.spaced, runStart, lastSingleEnd);
 
   for (let h = 0; h < hitPositions.length; h++) {
     const at = hitPositions[h]!;
     for (const ruleIndex of hitRules[h]!) {
-      if (fired[ruleIndex] || (hasRequirement[ruleIndex] && !requirementMet[ruleIndex])) continue;
+      if (fired[ruleIndex] === 1 || (hasRequirement[ruleIndex] === 1 && requirementMet[ruleIndex] === 0)) continue;
       const regex = rules[ruleIndex]!.sticky;
       regex.lastIndex = at;
       const match = regex.exec(view);
-      if (match) {
+      if (match !== null) {
         fired[ruleIndex] = 1;
         out.push({ rule: ruleIndex, start: at, end: at + match[0].length });
       }
@@ -274,11 +273,15 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
 }
 
 export function emptyShapes(): Shapes {
-  return { leet: [], spaced: [], rot13: [], reversed: [], longWord: false, hexWords: 0 };
+  return { leet: [], spaced: [], rot13: [], reversed: [], longWords: [], hexRuns: [] };
 }
 
-function pushBounded(list: number[], ...values: number[]): void {
-  if (list.length < MAX_RECORDED * values.length) list.push(...values);
+function pushBounded(list: number[], value: number): void {
+  if (list.length < MAX_RECORDED) list.push(value);
+}
+
+function pushPair(list: number[], first: number, second: number): void {
+  if (list.length < 2 * MAX_RECORDED) list.push(first, second);
 }
 
 function hasLineBreak(view: string, from: number, to: number): boolean {
