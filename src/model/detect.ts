@@ -20,8 +20,6 @@ export interface Detection {
 
 const MAX_JSON_CHARS = 256 * 1024;
 const MAX_DECODED = 8;
-const BASE64_RUN = /[A-Za-z0-9+/]{24,}={0,2}|[A-Za-z0-9_-]{32,}/g;
-const HEX_RUN = /(?:[0-9a-fA-F]{2}){16,}/g;
 
 export function detect(classifier: Classifier, folded: string, original: string, domain: Domain): Detection {
   const main = classifier.scoreFolded(folded, domain);
@@ -70,19 +68,58 @@ export function jsonStrings(text: string): string[] | null {
   return out;
 }
 
-/** Base64 and hex runs that decode to readable text. */
+/** Base64 and hex runs that decode to readable text (one linear scan; no backtracking regex). */
 export function decodedPayloads(text: string): string[] {
   const out: string[] = [];
-  for (const pattern of [BASE64_RUN, HEX_RUN]) {
-    pattern.lastIndex = 0;
-    for (let match = pattern.exec(text); match !== null && out.length < MAX_DECODED; match = pattern.exec(text)) {
-      const run = match[0];
-      const isHex = pattern === HEX_RUN;
-      if (!isHex && !/[a-z]/.test(run) && !/[A-Z]/.test(run)) continue;
-      const bytes = isHex ? Buffer.from(run, "hex") : Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
-      const decoded = readable(bytes);
+  let runStart = 0;
+  let hexStart = 0;
+  let hasLetters = 0;
+  const flush = (end: number): void => {
+    if (out.length >= MAX_DECODED) return;
+    const length = end - runStart;
+    if (length >= 24 && hasLetters === 3) {
+      let run = text.slice(runStart, end);
+      while (end < text.length && text.charCodeAt(end) === 0x3d && run.length % 4 !== 0) {
+        run += "=";
+        end++;
+      }
+      const decoded = readable(Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64"));
+      if (decoded !== null) {
+        out.push(decoded);
+        return;
+      }
+    }
+    const hexLength = end - hexStart;
+    if (hexLength >= 32) {
+      const decoded = readable(Buffer.from(text.slice(hexStart, hexStart + (hexLength & ~1)), "hex"));
       if (decoded !== null) out.push(decoded);
     }
+  };
+  for (let i = 0; i <= text.length; i++) {
+    const code = i < text.length ? text.charCodeAt(i) : 0x20;
+    const lower = code >= 0x61 && code <= 0x7a;
+    const upper = code >= 0x41 && code <= 0x5a;
+    const digit = code >= 0x30 && code <= 0x39;
+    const inRun = lower || upper || digit || code === 0x2b || code === 0x2f || code === 0x2d || code === 0x5f;
+    const hex = digit || (code >= 0x61 && code <= 0x66) || (code >= 0x41 && code <= 0x46);
+    if (!inRun) {
+      if (i - runStart >= 24) flush(i);
+      runStart = i + 1;
+      hexStart = i + 1;
+      hasLetters = 0;
+      continue;
+    }
+    if (!hex) {
+      if (i - hexStart >= 32 && i - runStart < 24) {
+        const saved = runStart;
+        runStart = i;
+        flush(i);
+        runStart = saved;
+      }
+      hexStart = i + 1;
+    }
+    if (lower) hasLetters |= 1;
+    if (upper) hasLetters |= 2;
   }
   return out;
 }

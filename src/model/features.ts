@@ -1,6 +1,6 @@
 /**
  * The featurizer: one left-to-right pass over the folded text that records
- * - hashed features (character 3- and 5-grams over whitespace-collapsed text,
+ * - hashed features (character 4-grams over whitespace-collapsed text,
  *   word unigrams and bigrams), each with the position where it ends;
  * - lexicon concept hits (multilingual trigger phrases, special-token markers);
  * - per-character bigram surprise under a character-class language model of
@@ -30,13 +30,12 @@ export interface FeatureSettings {
   readonly stride: number;
 }
 
-const SEED_CHAR3 = 0x1b873593;
-const SEED_CHAR5 = 0x5bd1e995;
+const SEED_CHAR4 = 0x1b873593;
 const SEED_WORD = 0x27d4eb2f;
 const SEED_BIGRAM = 0x165667b1;
 const ROLL_P = 0x01000193;
 const ROLL_P2 = Math.imul(ROLL_P, ROLL_P);
-const ROLL_P4 = Math.imul(ROLL_P2, ROLL_P2);
+const ROLL_P3 = Math.imul(ROLL_P2, ROLL_P);
 
 /** Reusable buffers of one featurized text. */
 export class Trace {
@@ -111,8 +110,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
 
   const ring = new Int32Array(8);
   let ringLen = 0;
-  let h3 = 0;
-  let h5 = 0;
+  let h4 = 0;
   let previousWasSpace = true;
 
   let wordHash = FNV_OFFSET;
@@ -157,12 +155,10 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     // Character n-grams over whitespace-collapsed text, by rolling polynomial hashes.
     if (!(space && previousWasSpace)) {
       const c = space ? 0x20 : featureCode(code);
-      h3 = (Math.imul(h3 - Math.imul(ring[(ringLen - 3) & 7]!, ROLL_P2), ROLL_P) + c) | 0;
-      h5 = (Math.imul(h5 - Math.imul(ring[(ringLen - 5) & 7]!, ROLL_P4), ROLL_P) + c) | 0;
+      h4 = (Math.imul(h4 - Math.imul(ring[(ringLen - 4) & 7]!, ROLL_P3), ROLL_P) + c) | 0;
       ring[ringLen & 7] = c;
       ringLen++;
-      if (ringLen >= 3) trace.pushHashed(mix32(h3 ^ SEED_CHAR3) & mask, i);
-      if (ringLen >= 5) trace.pushHashed(mix32(h5 ^ SEED_CHAR5) & mask, i);
+      if (ringLen >= 4) trace.pushHashed(mix32(h4 ^ SEED_CHAR4) & mask, i);
     }
     previousWasSpace = space;
 

@@ -34,7 +34,7 @@ export interface TrainOptions {
 
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   seed: 20_251_121,
-  settings: { bucketBits: 18, window: 384, stride: 192 },
+  settings: { bucketBits: 17, window: 384, stride: 192 },
   epochs: 4,
   learningRate: 0.1,
   l2: 2e-5,

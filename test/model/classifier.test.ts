@@ -95,8 +95,11 @@ describe("classifier layer", () => {
     expect(score(text).score).toBeLessThan(0.8);
   });
 
-  it("reports nothing at all for ordinary text", () => {
-    expect(layer.check(input("What's the weather like in Lisbon in May?"))).toEqual({ findings: [] });
+  it("stays under the flag threshold for ordinary text, and silent for most of it", () => {
+    for (const text of ["What's the weather like in Lisbon in May?", "Recommend a good restaurant in Lisbon for dinner.", "How many minutes should I boil an egg?"]) {
+      expect(score(text).score).toBeLessThan(0.5);
+    }
+    expect(layer.check(input("How many minutes should I boil an egg?"))).toEqual({ findings: [] });
   });
 
   it("never throws on odd input", () => {
