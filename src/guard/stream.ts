@@ -75,6 +75,8 @@ export type StreamEvent =
 const MAX_SEGMENT_CHARS = 16 * 1024;
 /** A value still growing past this many times the holdback is redacted as far as it has come, and released. */
 const MAX_HOLD_FACTOR = 8;
+/** Left context given to each check: enough for `password =`-style prefixes, small enough to keep checks cheap. */
+const MAX_CONTEXT_CHARS = 128;
 const PSEUDONYM_TAIL = /<[A-Z][A-Z0-9_]{0,31}(?:_\d{0,6})?$/;
 
 export class StreamChecker {
@@ -248,7 +250,7 @@ export class StreamChecker {
     const rewritten = applied.length > 0 ? applyRedactions(raw, applied).text : raw;
     this.redactionCount += applied.length;
     this.pending = window.slice(cut) + restAfterSegment;
-    this.context = (this.context + rewritten).slice(-this.holdback);
+    this.context = (this.context + rewritten).slice(-Math.min(this.holdback, MAX_CONTEXT_CHARS));
     this.releasedAny = true;
     return rewritten;
   }

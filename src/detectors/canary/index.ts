@@ -94,9 +94,16 @@ function randomPart(token: string): string {
 function findLeak(secret: string, views: readonly View[], minimum: number): { length: number; span: Span | undefined; how: string } | null {
   const block = Math.max(1, Math.floor((minimum + 1) / 2));
   const reversed = [...secret].reverse().join("");
+  const needles = [
+    [secret, ""],
+    [reversed, ", reversed"],
+    [rot13(secret), ", rot13"],
+    [rot13(reversed), ", rot13 and reversed"],
+  ] as const;
   let best: { length: number; span: Span | undefined; how: string } | null = null;
   for (const view of views) {
-    for (const [needle, how] of [[secret, view.how], [reversed, `${view.how}, reversed`]] as const) {
+    for (const [needle, variant] of needles) {
+      const how = view.how + variant;
       for (let offset = 0; offset + block <= needle.length; offset += block) {
         const piece = needle.slice(offset, offset + block);
         let at = view.text.indexOf(piece);
@@ -119,45 +126,64 @@ function findLeak(secret: string, views: readonly View[], minimum: number): { le
   return best;
 }
 
-/** The readings of the text a canary might hide in. */
+/** The readings of the text a canary might hide in (rot13 and reversal are applied to the needle instead). */
 function buildViews(text: string): View[] {
-  const views: View[] = [];
-  // Letters and digits only, lower-cased: undoes spacing, punctuation, line breaks, invisible characters and case.
-  const positions = new Int32Array(text.length + 1);
-  let compact = "";
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if ((code >= 48 && code <= 57) || (code >= 97 && code <= 122)) {
-      positions[compact.length] = i;
-      compact += text[i];
-    } else if (code >= 65 && code <= 90) {
-      positions[compact.length] = i;
-      compact += String.fromCharCode(code + 32);
+  // One pass: the compact view (letters and digits only, lower-cased: undoes spacing, punctuation,
+  // line breaks, invisible characters and case), where each compact character came from, and the
+  // runs of base64 characters worth decoding.
+  const length = text.length;
+  const compactCodes = new Uint8Array(length);
+  const positions = new Int32Array(length);
+  const base64Runs: number[] = [];
+  let size = 0;
+  let runStart = -1;
+  for (let i = 0; i <= length; i++) {
+    const code = i < length ? text.charCodeAt(i) : -1;
+    const digit = code >= 48 && code <= 57;
+    const upper = code >= 65 && code <= 90;
+    const lower = code >= 97 && code <= 122;
+    if (digit || upper || lower) {
+      compactCodes[size] = upper ? code + 32 : code;
+      positions[size++] = i;
+    }
+    if (digit || upper || lower || code === 43 || code === 47 || code === 95 || code === 45) {
+      if (runStart < 0) runStart = i;
+    } else if (runStart >= 0) {
+      if (i - runStart >= 16) base64Runs.push(runStart, i);
+      runStart = -1;
     }
   }
+  const compact = Buffer.from(compactCodes.buffer, 0, size).toString("latin1");
   const compactSpan = (start: number, end: number): Span | undefined => (end > start ? { start: positions[start]!, end: positions[end - 1]! + 1 } : undefined);
-  views.push({ text: compact, spanOf: compactSpan, how: "in the text" });
-  views.push({ text: rot13(compact), spanOf: compactSpan, how: "rot13-encoded" });
+  const views: View[] = [{ text: compact, spanOf: compactSpan, how: "in the text" }];
 
   let budget = DECODE_BUDGET;
-  const whole = (start: number, end: number) => () => ({ start, end });
-  // Hex (also what URL-encoding and \x escapes leave once compacted): both alignments.
-  for (const match of compact.matchAll(/[0-9a-f]{16,}/g)) {
-    if (budget <= 0) break;
-    const span = compactSpan(match.index, match.index + match[0].length);
-    for (const shift of [0, 1]) {
-      const bytes = match[0].slice(shift, shift + ((match[0].length - shift) & ~1));
-      const decoded = compactAscii(Buffer.from(bytes, "hex").toString("latin1"));
-      budget -= decoded.length;
-      views.push({ text: decoded, spanOf: () => span, how: "hex-encoded" });
+  // Hex (also what URL-encoding and \x escapes leave once compacted): runs in the compact view, both alignments.
+  let hexStart = -1;
+  for (let i = 0; i <= size && budget > 0; i++) {
+    const code = i < size ? compactCodes[i]! : -1;
+    if ((code >= 48 && code <= 57) || (code >= 97 && code <= 102)) {
+      if (hexStart < 0) hexStart = i;
+      continue;
     }
+    if (hexStart >= 0 && i - hexStart >= 16) {
+      const run = compact.slice(hexStart, i);
+      const span = compactSpan(hexStart, i);
+      for (const shift of [0, 1]) {
+        const decoded = compactAscii(Buffer.from(run.slice(shift, shift + ((run.length - shift) & ~1)), "hex").toString("latin1"));
+        budget -= decoded.length;
+        views.push({ text: decoded, spanOf: () => span, how: "hex-encoded" });
+      }
+    }
+    hexStart = -1;
   }
   // Base64 / base64url, on the original text because base64 is case-sensitive.
-  for (const match of text.matchAll(/[A-Za-z0-9+/_-]{16,}={0,2}/g)) {
-    if (budget <= 0) break;
-    const decoded = compactAscii(Buffer.from(match[0], "base64").toString("latin1"));
+  for (let r = 0; r < base64Runs.length && budget > 0; r += 2) {
+    const start = base64Runs[r]!;
+    const end = base64Runs[r + 1]!;
+    const decoded = compactAscii(Buffer.from(text.slice(start, end), "base64").toString("latin1"));
     budget -= decoded.length;
-    views.push({ text: decoded, spanOf: whole(match.index, match.index + match[0].length), how: "base64-encoded" });
+    views.push({ text: decoded, spanOf: () => ({ start, end: Math.min(length, end + (text[end] === "=" ? (text[end + 1] === "=" ? 2 : 1) : 0)) }), how: "base64-encoded" });
   }
   // Partly URL-encoded text (%2D between plain characters).
   if (text.includes("%")) {

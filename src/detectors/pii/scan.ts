@@ -47,7 +47,10 @@ const SSN_CANDIDATE = /(?<![\d-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\d-])/g;
 const SSN_CONTEXT = /(?:ssn|social security|soc\.? ?sec|tax ?id|tin)\W{0,24}$/i;
 const IPV4_CANDIDATE = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\d|\.\d)/g;
 const IPV6_CANDIDATE = /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])/g;
-const VERSION_CONTEXT = /(?:v|version|ver\.?|release|build)\s?$/i;
+const VERSION_CONTEXT = /(?:\bv|version|ver\.?|release|build|kernel|linux|python|section|rfc|[~=<>!]=|==)\s{0,2}[`'"(]{0,2}$/i;
+/** Phone-number grouping: optional +country, optional (area), then two to five groups of 2-4 digits. */
+const PHONE_SHAPE = /^(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,4}){1,5}$|^\+?\d{7,15}$/;
+const DATE_START = /^(?:1[89]|20)\d{2}[-./](?:0?[1-9]|1[0-2])[-./]\d{1,2}\b/;
 
 /** Phone candidates fully parsed per text; beyond this, only clearly phone-shaped ones count (bounded cost on number-heavy text). */
 const MAX_PHONE_PARSES = 64;
@@ -59,7 +62,7 @@ export class PiiScanner {
   private readonly privateIps: boolean;
   private readonly custom: readonly { readonly name: string; readonly regex: RegExp; readonly score: number }[];
   /** Streams re-check overlapping windows: remember parse results per candidate. */
-  private readonly phoneCache = new Map<string, { e164: string; country: string } | null>();
+  private readonly phoneCache = new Map<string, ParsedPhone | null>();
 
   constructor(options: PiiScanOptions = {}) {
     this.entities = new Set(options.entities ?? (Object.keys(ENTITY_LABELS) as PiiEntity[]));
@@ -124,9 +127,9 @@ export class PiiScanner {
       // Bare digit runs are order numbers and ids far more often than phone numbers.
       if (!international && !formatted && !context) continue;
       if (!international && !formatted && digits.length < 10) continue;
-      // Separators must look like phone grouping, not a list of numbers or a date.
-      if (!international && /\d{5,}[ .-]\d{5,}/.test(raw)) continue;
-      let parsed: { e164: string; country: string } | null;
+      // Separators must look like phone grouping, not a table of numbers, a timestamp or a date.
+      if (!PHONE_SHAPE.test(raw) || DATE_START.test(raw)) continue;
+      let parsed: ParsedPhone | null;
       const cached = this.phoneCache.get(raw);
       if (cached !== undefined) parsed = cached;
       else if (parses < MAX_PHONE_PARSES) {
@@ -136,9 +139,11 @@ export class PiiScanner {
         this.phoneCache.set(raw, parsed);
       } else {
         // Over the parse budget: fail towards detection for what is unmistakably phone-shaped.
-        parsed = international || /^\(\d{3}\) ?\d{3}[ .-]\d{4}$/.test(raw) ? { e164: "+" + digits, country: "??" } : null;
+        parsed = international || /^\(\d{3}\) ?\d{3}[ .-]\d{4}$/.test(raw) ? { e164: "+" + digits, country: "??", grouping: "??" } : null;
       }
       if (!parsed) continue;
+      // Without a + prefix or a phone word nearby, the digits must be grouped the way the country writes numbers.
+      if (!international && !context && parsed.grouping !== "??" && digitGroups(raw) !== parsed.grouping) continue;
       const score = context ? 0.9 : international ? 0.85 : 0.75;
       found.push({ entity: "PHONE", start, end: start + raw.length, score, value: raw, canonical: parsed.e164, evidence: `phone number (${parsed.country})` });
     }
@@ -179,7 +184,10 @@ export class PiiScanner {
   private ips(text: string, found: PiiMatch[]): void {
     if (text.includes(".")) {
       for (const match of text.matchAll(IPV4_CANDIDATE)) {
-        if (VERSION_CONTEXT.test(text.slice(Math.max(0, match.index - 10), match.index))) continue;
+        if (VERSION_CONTEXT.test(text.slice(Math.max(0, match.index - 12), match.index))) continue;
+        // Version numbers and public resolvers (1.1.1.1, 8.8.8.8) have single-digit parts; addresses are not written with leading zeros.
+        const octets = match[0].split(".");
+        if (octets.every((octet) => octet.length === 1) || octets.some((octet) => octet.length > 1 && octet.startsWith("0"))) continue;
         if (!this.privateIps && !ipIsPublic(match[0])) continue;
         found.push({ entity: "IP", start: match.index, end: match.index + match[0].length, score: 0.7, value: match[0], canonical: match[0], evidence: "IPv4 address" });
       }
@@ -210,11 +218,24 @@ export class PiiScanner {
   }
 }
 
-function parsePhone(raw: string, region: CountryCode): { e164: string; country: string } | null {
+interface ParsedPhone {
+  readonly e164: string;
+  readonly country: string;
+  /** Digit-group lengths of the national format, e.g. "3,3,4" for (415) 555-2671. */
+  readonly grouping: string;
+}
+
+function digitGroups(text: string): string {
+  return (text.match(/\d+/g) ?? []).map((group) => group.length).join(",");
+}
+
+function parsePhone(raw: string, region: CountryCode): ParsedPhone | null {
   try {
     const phone = parsePhoneNumberFromString(raw, region);
     if (!phone || !phone.isValid()) return null;
-    return { e164: phone.number, country: phone.country ?? "international" };
+    const national = digitGroups(phone.formatNational());
+    // A bare digit run has one group: compare it with the national number's total length instead.
+    return { e164: phone.number, country: phone.country ?? "international", grouping: /[ ().-]/.test(raw) ? national : digitGroups(raw) };
   } catch {
     return null;
   }

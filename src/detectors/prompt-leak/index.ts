@@ -26,8 +26,8 @@ const STOP_WORDS = new Set(
 );
 
 interface Shingled {
-  /** shingle -> [start, end] offsets in the source text of its first occurrence. */
-  readonly shingles: Map<string, [number, number]>;
+  /** shingle hash -> [start, end] offsets in the source text of its first occurrence. */
+  readonly shingles: Map<number, [number, number]>;
 }
 
 /** Prompts are shingled once and kept (a handful per process: sessions share their application's prompt). */
@@ -93,24 +93,44 @@ function shinglePrompt(prompt: string, n: number): Shingled {
 }
 
 const WORD = /[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu;
+const ASCII_WORD = /[a-z0-9]+(?:'[a-z]+)?/g;
+const NON_ASCII = /[^\x00-\x7f]/;
 
+/**
+ * Shingles as 32-bit hashes of n consecutive content words (FNV-1a per word, combined
+ * polynomially): no per-shingle strings, so long outputs cost little. A collision only
+ * adds one shared shingle by chance (~1 in 4 billion per pair).
+ */
 export function shingle(text: string, n: number): Shingled {
-  const words: string[] = [];
+  const hashes: number[] = [];
   const starts: number[] = [];
   const ends: number[] = [];
-  for (const match of text.matchAll(WORD)) {
-    const word = match[0].toLowerCase().replace(/’/g, "'");
+  // Lower-casing can change length for a few characters (İ); offsets are only used for the finding's span.
+  const lower = text.toLowerCase();
+  const pattern = NON_ASCII.test(lower) ? WORD : ASCII_WORD;
+  pattern.lastIndex = 0;
+  let match: RegExpExecArray | null;
+  while ((match = pattern.exec(lower)) !== null) {
+    const raw = match[0];
+    const word = raw.includes("’") ? raw.replace(/’/g, "'") : raw;
     if (STOP_WORDS.has(word)) continue;
-    words.push(stem(word));
+    hashes.push(fnv1a(stem(word)));
     starts.push(match.index);
-    ends.push(match.index + match[0].length);
+    ends.push(match.index + raw.length);
   }
-  const shingles = new Map<string, [number, number]>();
-  for (let i = 0; i + n <= words.length; i++) {
-    const key = words.slice(i, i + n).join(" ");
+  const shingles = new Map<number, [number, number]>();
+  for (let i = 0; i + n <= hashes.length; i++) {
+    let key = 0;
+    for (let j = 0; j < n; j++) key = (Math.imul(key, 0x01000193) ^ hashes[i + j]!) >>> 0;
     if (!shingles.has(key)) shingles.set(key, [starts[i]!, ends[i + n - 1]!]);
   }
   return { shingles };
+}
+
+function fnv1a(word: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < word.length; i++) hash = Math.imul(hash ^ word.charCodeAt(i), 0x01000193);
+  return hash >>> 0;
 }
 
 /** Crude suffix stripping: enough to make "rules"/"rule" and "answering"/"answer" meet. */
