@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadCatalogue } from "../../src/redteam/catalogue.js";
-import { executeAttempt } from "../../src/redteam/execute.js";
+import { executeAttempt, RateLimiter } from "../../src/redteam/execute.js";
 import { judgeAttempt } from "../../src/redteam/judges/deterministic.js";
 import { createLlmJudge, loadLabels, measureAgreement } from "../../src/redteam/judges/llm.js";
 import { planAttempts } from "../../src/redteam/strategies.js";
@@ -68,5 +68,24 @@ describe("crescendo", () => {
     // After backtracking the refused turn is gone from the conversation.
     expect(seen.at(-1)).not.toContain(attempt.turns[1]);
     expect(judgeAttempt(attempt, run, { canaries: [] }).outcome).toBe("failed");
+  });
+});
+
+describe("rate limit", () => {
+  it("spaces requests to the target at the configured rate", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "performance"] });
+    try {
+      const limiter = new RateLimiter(10);
+      let passed = 0;
+      for (let i = 0; i < 5; i++) void limiter.take().then(() => passed++);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(passed).toBe(1);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(passed).toBe(2);
+      await vi.advanceTimersByTimeAsync(300);
+      expect(passed).toBe(5);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
