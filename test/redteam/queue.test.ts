@@ -1,6 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { loadCatalogue } from "../../src/redteam/catalogue.js";
 import { createQueueExecutor, startScanWorker } from "../../src/redteam/queue.js";
@@ -12,6 +13,11 @@ if (!REDIS) console.warn("NOTICE: BULWARK_TEST_REDIS_URL is not set; the two-wor
 
 describe.runIf(REDIS)("scan through a Redis queue", () => {
   it("two workers on loopback share the attempts and the results equal a local run", async () => {
+    // Fail fast, with the reason, when the promised Redis is not there (BullMQ would otherwise retry until the test times out).
+    const probe = new Redis(REDIS!, { lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const pong = await probe.connect().then(() => probe.ping(), (error: Error) => `unreachable: ${error.message}`);
+    probe.disconnect();
+    expect(pong, `BULWARK_TEST_REDIS_URL=${REDIS} is set but Redis is not answering`).toBe("PONG");
     const catalogue = await loadCatalogue();
     const plan = { seed: 31, mutatorsPerCase: 1, strategies: ["single"] as const, categories: ["prompt_injection", "excessive_agency", "indirect_injection"] as const };
     const queueName = `bulwark-test-${process.pid}-${Date.now()}`;
