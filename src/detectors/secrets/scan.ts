@@ -38,6 +38,19 @@ export class SecretScanner {
     this.allowValues = new Set(options.allowValues ?? []);
   }
 
+  get activeRules(): readonly SecretRule[] {
+    return this.rules;
+  }
+
+  /** One rule regardless of keywords (warm-up and tests). */
+  scanWith(rule: SecretRule, text: string): number {
+    rule.regex.lastIndex = 0;
+    let count = 0;
+    while (rule.regex.exec(text) !== null && count < 16) count++;
+    rule.regex.lastIndex = 0;
+    return count;
+  }
+
   scan(text: string): SecretMatch[] {
     const lower = text.toLowerCase();
     const found: SecretMatch[] = [];
