@@ -9,7 +9,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { Command, Option } from "commander";
+import { Option, type Command } from "commander";
 import { createGuard, type Guard } from "../guard/engine.js";
 import type { Action, Decision, Role } from "../guard/types.js";
 import { ACTIONS, ROLES } from "../policy/schema.js";

@@ -2,20 +2,34 @@
  * cli/: the `bulwark` command. main.ts builds the program; each command lives in
  * its own file, exports `register(program)`, and stays thin: parse arguments,
  * call the library, print. Human messages go to stderr, data to stdout.
+ *
+ * Command modules are imported only when their command runs (the guard's rule
+ * sets, the scanner's catalogue and the gateway take a while to load), so
+ * `bulwark check` does not pay for `bulwark serve`. Help without a command loads
+ * them all to list them.
  */
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version.js";
-import { register as registerCheck } from "./check.js";
-import { register as registerInit } from "./init.js";
-import { register as registerPolicy } from "./policy.js";
-import { register as registerTrain } from "./train.js";
-import { register as registerEval } from "./eval.js";
-import { register as registerServe } from "./serve.js";
-import { register as registerAudit } from "./audit.js";
-import { register as registerKeys } from "./keys.js";
-import { register as registerThreats } from "./threats.js";
-import { register as registerScan } from "./scan.js";
-import { register as registerDemo } from "./demo.js";
+
+interface CommandModule {
+  register(program: Command): void;
+}
+
+/** Command name (first argument) -> the module that registers it. */
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  check: () => import("./check.js"),
+  init: () => import("./init.js"),
+  policy: () => import("./policy.js"),
+  serve: () => import("./serve.js"),
+  audit: () => import("./audit.js"),
+  keys: () => import("./keys.js"),
+  threats: () => import("./threats.js"),
+  train: () => import("./train.js"),
+  eval: () => import("./eval.js"),
+  scan: () => import("./scan.js"),
+  "scan-worker": () => import("./scan.js"),
+  demo: () => import("./demo.js"),
+};
 
 /** Runs the CLI and resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -24,8 +38,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  const commands: Array<(program: Command) => void> = [registerCheck, registerInit, registerPolicy, registerServe, registerAudit, registerKeys, registerThreats, registerTrain, registerEval, registerScan, registerDemo];
-  for (const register of commands) register(program);
+  const first = argv[2];
+  const requested = first !== undefined ? COMMANDS[first] : undefined;
+  const versionOnly = first === "-V" || first === "--version";
+  const loaders = requested ? [requested] : versionOnly ? [] : [...new Set(Object.values(COMMANDS))];
+  const modules = await Promise.all(loaders.map((load) => load()));
+  for (const module of new Set(modules)) module.register(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;

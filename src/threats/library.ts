@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { parse as parseFast } from "yaml";
+import { readShippedYaml } from "../util/data-file.js";
 import { z } from "zod";
 import { packagePath } from "../util/paths.js";
 import { factCatalogue, type FactSpec } from "./facts.js";
@@ -55,11 +55,10 @@ export function builtInLibrary(): BuiltIn {
   if (builtIn) return builtIn;
   const read = <T>(file: string, schema: z.ZodType<T>): { value: T; locate: Locate; source: string } => {
     const source = packagePath("data", "threats", file);
-    const text = readFileSync(source, "utf8");
     // Shipped data is valid in every release, so take the fast parser first; positions only matter for problems.
-    const fast = schema.safeParse(parseFast(text));
+    const fast = schema.safeParse(readShippedYaml(source));
     if (fast.success) return { value: fast.data, locate: () => undefined, source };
-    const parsed = parseYaml(text);
+    const parsed = parseYaml(readFileSync(source, "utf8"));
     if ("problems" in parsed) throw new ThreatModelError(source, parsed.problems, "threat library data");
     const result = schema.safeParse(parsed.value, { reportInput: true });
     if (!result.success) throw new ThreatModelError(source, problemsFromIssues(result.error.issues, parsed.locate), "threat library data");

@@ -3,8 +3,8 @@
  * zod and compiled once when this module loads. A malformed rules file is a
  * build defect, so loading throws (the guard then cannot start: fail closed).
  */
-import { readdirSync, readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { readdirSync } from "node:fs";
+import { readShippedYaml } from "../../util/data-file.js";
 import { z } from "zod";
 import { ROLES, type Role } from "../../policy/schema.js";
 
@@ -74,7 +74,7 @@ export function loadRules(directory: URL = RULES_DIRECTORY): CompiledRule[] {
     .filter((name) => name.endsWith(".yaml") || name.endsWith(".yml"))
     .sort();
   const parsed = files.map((name) => {
-    const result = RulesFile.safeParse(parse(readFileSync(new URL(name, directory), "utf8")));
+    const result = RulesFile.safeParse(readShippedYaml(new URL(name, directory)));
     if (!result.success) {
       const issue = result.error.issues[0];
       throw new Error(`data/rules/heuristics/${name}: invalid rules file at ${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "unknown"}`);

@@ -3,8 +3,7 @@
  * compiled once when this module loads (a malformed file is a build defect:
  * loading throws and the guard cannot start).
  */
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { readShippedYaml } from "../../util/data-file.js";
 import { z } from "zod";
 
 export const SINKS = ["html", "sql", "shell"] as const;
@@ -36,7 +35,7 @@ export interface OutputRule {
 export const OUTPUT_RULES_FILE = new URL("../../../data/output-safety/rules.yaml", import.meta.url);
 
 export function loadOutputRules(file: URL = OUTPUT_RULES_FILE): OutputRule[] {
-  const result = RulesFile.safeParse(parse(readFileSync(file, "utf8")));
+  const result = RulesFile.safeParse(readShippedYaml(file));
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new Error(`data/output-safety/rules.yaml: invalid at ${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "unknown"}`);

@@ -3,8 +3,7 @@
  * compiled once when this module loads. A malformed rules file is a build
  * defect, so loading throws (the guard then cannot start: fail closed).
  */
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { readShippedYaml } from "../../util/data-file.js";
 import { z } from "zod";
 
 const RuleSpec = z.strictObject({
@@ -44,7 +43,7 @@ export interface SecretRule {
 export const SECRET_RULES_FILE = new URL("../../../data/secrets/rules.yaml", import.meta.url);
 
 export function loadSecretRules(file: URL = SECRET_RULES_FILE): SecretRule[] {
-  const result = RulesFile.safeParse(parse(readFileSync(file, "utf8")));
+  const result = RulesFile.safeParse(readShippedYaml(file));
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new Error(`data/secrets/rules.yaml: invalid at ${issue?.path.join(".") ?? "?"}: ${issue?.message ?? "unknown"}`);
