@@ -1,6 +1,7 @@
-/** Writes schema/policy.schema.json from the zod schema (`npm run schema`). A test keeps the two in step. */
+/** Writes the published JSON Schemas and docs/policy-reference.md from the zod schemas (`npm run schema`). Tests keep them in step. */
 import { writeFileSync } from "node:fs";
 import { policyJsonSchema } from "../src/policy/json-schema.js";
+import { policyReferenceMarkdown } from "../src/policy/reference.js";
 import { packagePath } from "../src/util/paths.js";
 import { scanResultsJsonSchema } from "../src/redteam/results.js";
 
@@ -10,3 +11,6 @@ console.error(`wrote ${target}`);
 const scanTarget = packagePath("schema", "scan-results.schema.json");
 writeFileSync(scanTarget, JSON.stringify(scanResultsJsonSchema(), null, 2) + "\n");
 console.error(`wrote ${scanTarget}`);
+const referenceTarget = packagePath("docs", "policy-reference.md");
+writeFileSync(referenceTarget, policyReferenceMarkdown());
+console.error(`wrote ${referenceTarget}`);

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { defaultPolicy, parsePolicy, PolicyError, policyJsonSchema, resolvePolicy } from "../../src/index.js";
+import { policyReferenceMarkdown } from "../../src/policy/reference.js";
 import { packagePath } from "../../src/util/paths.js";
 
 function problemsOf(text: string) {
@@ -72,6 +73,10 @@ describe("policy loading", () => {
   it("the starter policy written by `bulwark init` validates and is exactly the built-in default", () => {
     const starter = parsePolicy(readFileSync(packagePath("data", "policies", "starter.yaml"), "utf8"));
     expect(starter.hash).toBe(defaultPolicy().hash);
+  });
+
+  it("keeps docs/policy-reference.md in step with the schema (regenerate with npm run schema)", () => {
+    expect(readFileSync(packagePath("docs", "policy-reference.md"), "utf8")).toBe(policyReferenceMarkdown());
   });
 
   it("publishes a JSON Schema that matches the one shipped in schema/", () => {
