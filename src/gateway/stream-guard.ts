@@ -12,8 +12,14 @@
  *
  * The text released is the guard's version (normalised, redacted), so the next
  * check sees released context exactly as the client saw it.
+ *
+ * Two implementations: `CheckerStreamGuard` (the default) adapts the library's
+ * streaming checker; `HoldbackStreamGuard` is the gateway's own, written before
+ * that checker existed, kept as a second, simpler implementation of the same
+ * contract (selectable with createGateway({ streamGuardFactory })).
  */
 import type { Guard } from "../guard/engine.js";
+import { StreamChecker, type StreamCheckOptions, type StreamEvent, type StreamGuard } from "../guard/stream.js";
 import type { Decision } from "../guard/types.js";
 
 export interface OutputStreamGuard {
@@ -96,4 +102,50 @@ function codePointBoundary(text: string, index: number): number {
   if (index >= text.length) return text.length;
   const code = text.charCodeAt(index);
   return code >= 0xdc00 && code <= 0xdfff ? index - 1 : index;
+}
+
+/**
+ * The library's streaming checker (`StreamChecker`, src/guard/stream.ts) as the
+ * gateway's stream guard: the default. Every check it makes goes through a
+ * recording guard, so the decisions reach the audit trail.
+ */
+export class CheckerStreamGuard implements OutputStreamGuard {
+  private readonly checker: StreamChecker;
+  readonly notable: Decision[] = [];
+  lastDecision: Decision | undefined;
+
+  constructor(guard: Guard, options: Omit<StreamCheckOptions, "role"> = {}) {
+    const recording: StreamGuard = {
+      policy: guard.policy,
+      check: async (request) => {
+        const decision = await guard.check(request);
+        this.lastDecision = decision;
+        if (decision.action !== "allow") this.notable.push(decision);
+        return decision;
+      },
+    };
+    this.checker = new StreamChecker(recording, { ...options, role: "assistant" });
+  }
+
+  async push(text: string): Promise<string> {
+    return this.released(await this.checker.push(text));
+  }
+
+  async end(): Promise<string> {
+    return this.released(await this.checker.end());
+  }
+
+  private released(events: readonly StreamEvent[]): string {
+    let text = "";
+    for (const event of events) {
+      if (event.type === "text") text += event.text;
+      else if (event.type === "error") {
+        const decision = (event.decisionId ? this.notable.find((candidate) => candidate.id === event.decisionId) : undefined) ?? this.lastDecision;
+        // A guard failure fails closed like a block; with no decision at all it ends the stream as an error.
+        if (decision && (event.code === "blocked" || event.code === "guard_error")) throw new StreamBlockedError(decision.action === "block" ? decision : { ...decision, action: "block" }, event.message);
+        throw new Error(event.message);
+      }
+    }
+    return text;
+  }
 }

@@ -5,14 +5,17 @@
  * first event.
  */
 import { createHash } from "node:crypto";
-import { canonicalJson } from "../policy/load.js";
 import type { AuditEvent } from "./types.js";
 
 export const GENESIS_HASH = "0".repeat(64);
 
-/** The exact text that is hashed and stored for an event. */
+/**
+ * The exact text that is hashed and stored for an event. Verification hashes the
+ * stored text itself, never a re-serialisation, so plain JSON.stringify (several
+ * times faster than a key-sorting canonical form) is as tamper-evident.
+ */
 export function eventPayload(event: AuditEvent): string {
-  return canonicalJson(event);
+  return JSON.stringify(event);
 }
 
 export function chainHash(prevHash: string, seq: number, payload: string): string {

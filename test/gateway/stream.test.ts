@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Layer } from "../../src/guard/types.js";
+import type { GatewayOptions } from "../../src/gateway/server.js";
 import { SseParser } from "../../src/gateway/sse.js";
+import { HoldbackStreamGuard } from "../../src/gateway/stream-guard.js";
 import type { DecisionEvent } from "../../src/store/types.js";
 import { CLIENT_KEY, LEAKED_KEY, flushed, startGateway, startMockUpstream, testConfig, type MockUpstream, type TestGateway } from "./helpers.js";
 
@@ -26,10 +28,8 @@ let gw: TestGateway;
 
 beforeAll(async () => {
   upstream = await startMockUpstream();
-  gw = await startGateway(testConfig(upstream.url), { guardOptions: { layers: [launchCodes] } });
 });
 afterAll(async () => {
-  await gw?.close();
   await upstream?.close();
 });
 
@@ -64,7 +64,20 @@ async function stream(model: string, content = "hello", signal?: AbortSignal): P
   return { status: response.status, headers: response.headers, events, raw, text, ...(error ? { error } : {}) };
 }
 
-describe("streamed completions", () => {
+// Both stream guards honour the same contract: the library's checker (the default) and the gateway's own holdback guard.
+const implementations: Array<[string, GatewayOptions["streamGuardFactory"]]> = [
+  ["the library's streaming checker (default)", undefined],
+  ["the gateway's holdback guard", (runtime) => new HoldbackStreamGuard(runtime.guard, runtime.policy.policy.streaming)],
+];
+
+for (const [name, streamGuardFactory] of implementations) describe(`streamed completions through ${name}`, () => {
+  beforeAll(async () => {
+    gw = await startGateway(testConfig(upstream.url), { guardOptions: { layers: [launchCodes] }, ...(streamGuardFactory ? { streamGuardFactory } : {}) });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
   it("deliver the upstream's text in order, well-formed, ending with [DONE]", async () => {
     const result = await stream("echo", "stream me a short answer please");
     expect(result.status).toBe(200);
