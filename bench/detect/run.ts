@@ -1,41 +1,61 @@
 /**
  * `npm run bench:detect`: Bulwark's heuristics alone, the classifier alone and
  * both together, beside the JavaScript injection detectors that install from
- * npm and run offline on Node 20, on the same held-out data (sources never
- * used in training: bench/results/heldout.jsonl, written by `npm run train`,
- * rebuilt here if missing). Prints one table of accuracy and microseconds per
- * call and writes bench/results/detect.json.
+ * npm and run offline on Node 20, on the same data: the cross-validation
+ * corpus written by `npm run train` (bench/results/crossval.jsonl), where
+ * Bulwark's classifier scores each text with the fold model that never saw the
+ * text's source (bench/results/folds/N, calibrated like the shipped model), so
+ * no row is scored by a model trained on its source. Every tenth row by default
+ * (`--limit N` for about N rows, `--limit 0` for all). Prints one table of
+ * accuracy and microseconds per call and writes bench/results/detect.json.
  *
  * The third-party packages live in bench/detect/package.json and are installed
  * by the npm script, so the bulwark package and its devDependencies stay lean.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createGuard, type Guard } from "../../src/guard/engine.js";
 import type { Layer, Role } from "../../src/guard/types.js";
 import { PolicySchema } from "../../src/policy/schema.js";
 import { createNormalizeLayer } from "../../src/detectors/normalize/index.js";
 import { createHeuristicsLayer } from "../../src/detectors/heuristics/index.js";
 import { createClassifierLayer } from "../../src/model/layer.js";
-import { readLabelled, type LabelledRecord } from "../../src/model/records.js";
+import type { Classifier } from "../../src/model/model.js";
+import { loadClassifier } from "../../src/model/weights.js";
 import { computeMetrics, percentile, type Scored } from "../../src/model/metrics.js";
 import { machine, table } from "../lib.js";
 
-const heldOutPath = new URL("../results/heldout.jsonl", import.meta.url);
-if (!existsSync(heldOutPath)) {
-  console.error("bench/results/heldout.jsonl is missing: run `npm run train` first (it writes the held-out sets).");
+const corpusPath = new URL("../results/crossval.jsonl", import.meta.url);
+const foldDir = (fold: number): URL => new URL(`../results/folds/${fold}/`, import.meta.url);
+if (!existsSync(corpusPath) || !existsSync(foldDir(0))) {
+  console.error("bench/results/crossval.jsonl or bench/results/folds/ is missing: run `npm run train` first (it writes them).");
   process.exit(2);
 }
-const items: LabelledRecord[] = readLabelled(heldOutPath.pathname).records;
+interface Item {
+  readonly text: string;
+  readonly label: 0 | 1;
+  readonly role: Role;
+  readonly set: string;
+  readonly fold: number;
+}
+const items: Item[] = readFileSync(corpusPath, "utf8")
+  .split("\n")
+  .filter(Boolean)
+  .map((line) => {
+    const row = JSON.parse(line) as { text: string; label: string; role: Role; set: string; fold: number };
+    return { text: row.text, label: row.label === "attack" ? 1 : 0, role: row.role, set: row.set, fold: row.fold };
+  });
 const args = process.argv.slice(2);
 const limitArg = args.indexOf("--limit");
-const limit = limitArg >= 0 ? Number(args[limitArg + 1]) : Infinity;
-const sample = Number.isFinite(limit) ? items.filter((_, i) => i % Math.ceil(items.length / limit) === 0) : items;
+const limit = limitArg >= 0 ? Number(args[limitArg + 1]) : Math.ceil(items.length / 10);
+const sample = limit > 0 && limit < items.length ? items.filter((_, i) => i % Math.ceil(items.length / limit) === 0) : items;
+const folds = [...new Set(items.map((i) => i.fold))].sort((a, b) => a - b);
+const foldModels = new Map<number, Classifier>(folds.map((f) => [f, loadClassifier(foldDir(f).pathname)]));
 
 type Verdict = boolean;
 interface Detector {
   readonly name: string;
   readonly note: string;
-  detect(text: string, role: Role): Verdict | Promise<Verdict>;
+  detect(text: string, role: Role, fold: number): Verdict | Promise<Verdict>;
 }
 
 const policy = PolicySchema.parse({ version: 1 });
@@ -45,11 +65,16 @@ const bulwark = (name: string, guard: Guard): Detector => ({
   note: "blocks at the default policy",
   detect: async (text, role) => (await guard.check({ text, role })).action === "block",
 });
+/** A Bulwark detector with the classifier: the fold model that never saw the row's source. */
+const bulwarkOutOfFold = (name: string, layers: (classifier: Classifier) => Array<Layer | null>): Detector => {
+  const guards = new Map<number, Guard>([...foldModels].map(([fold, classifier]) => [fold, guardOf(layers(classifier))]));
+  return { name, note: "blocks at the default policy; classifier out of fold", detect: async (text, role, fold) => (await guards.get(fold)!.check({ text, role })).action === "block" };
+};
 const normalize = createNormalizeLayer(policy);
 const detectors: Detector[] = [
   bulwark("bulwark heuristics", guardOf([normalize, createHeuristicsLayer(policy)])),
-  bulwark("bulwark classifier", guardOf([normalize, createClassifierLayer(policy)])),
-  bulwark("bulwark heuristics + classifier", guardOf([normalize, createHeuristicsLayer(policy), createClassifierLayer(policy)])),
+  bulwarkOutOfFold("bulwark classifier", (classifier) => [normalize, createClassifierLayer(policy, { classifier })]),
+  bulwarkOutOfFold("bulwark heuristics + classifier", (classifier) => [normalize, createHeuristicsLayer(policy), createClassifierLayer(policy, { classifier })]),
 ];
 const skipped: string[] = [];
 
@@ -111,6 +136,7 @@ if (llmGuard) {
 }
 
 const INDIRECT = /indirect|tool-json/;
+const TRIGGER_WORDS = new Set(["xstest-safe", "trigger-word-benign"]);
 const rows: Array<Array<string | number>> = [];
 const results: Array<Record<string, unknown>> = [];
 for (const detector of detectors) {
@@ -119,19 +145,19 @@ for (const detector of detectors) {
   const indirect: Scored[] = [];
   const direct: Scored[] = [];
   const micros: number[] = [];
-  for (let i = 0; i < Math.min(50, sample.length); i++) await detector.detect(sample[i]!.text, sample[i]!.role);
+  for (let i = 0; i < Math.min(50, sample.length); i++) await detector.detect(sample[i]!.text, sample[i]!.role, sample[i]!.fold);
   for (const item of sample) {
     const started = process.hrtime.bigint();
     let flagged: boolean;
     try {
-      flagged = await detector.detect(item.text, item.role);
+      flagged = await detector.detect(item.text, item.role, item.fold);
     } catch {
       flagged = true;
     }
     micros.push(Number(process.hrtime.bigint() - started) / 1000);
     const s: Scored = { label: item.label, score: flagged ? 1 : 0, flagged };
     scored.push(s);
-    if (item.set === "xstest-safe") trigger.push(s);
+    if (TRIGGER_WORDS.has(item.set)) trigger.push(s);
     if (INDIRECT.test(item.set)) indirect.push(s);
     else if (item.label === 1) direct.push(s);
   }
@@ -156,8 +182,8 @@ for (const detector of detectors) {
 }
 
 const attacks = sample.filter((i) => i.label === 1).length;
-console.log(`Held-out sources (never trained on): ${attacks} attacks, ${sample.length - attacks} benign; ${machine()}`);
-console.log(table(["detector", "TPR %", "FPR %", "precision %", "F1", "direct recall %", "indirect recall %", "xstest FPR %", "p50 µs", "p99 µs"], rows));
+console.log(`Cross-validation corpus, classifier out of fold: ${attacks} attacks, ${sample.length - attacks} benign; ${machine()}`);
+console.log(table(["detector", "TPR %", "FPR %", "precision %", "F1", "direct recall %", "indirect recall %", "trigger-word FPR %", "p50 µs", "p99 µs"], rows));
 for (const line of skipped) console.log(`skipped ${line}`);
 mkdirSync(new URL("../results/", import.meta.url), { recursive: true });
 writeFileSync(new URL("../results/detect.json", import.meta.url), JSON.stringify({ machine: machine(), items: sample.length, attacks, results, skipped }, null, 2) + "\n");

@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .addOption(new Option("--detector <name>", "what to measure").choices(["guard", "classifier"]).default("guard"))
     .option("--model <dir>", "model directory for --detector classifier (default: the shipped model)")
     .option("--json", "print JSON rows instead of a table")
-    .addHelpText("after", ["", "Examples:", "  $ bulwark eval --data bench/results/heldout.jsonl", "  $ bulwark eval --data attacks.jsonl --data benign.jsonl --detector classifier --json"].join("\n"))
+    .addHelpText("after", ["", "Examples:", "  $ bulwark eval --data traffic.jsonl", "  $ bulwark eval --data attacks.jsonl --data benign.jsonl --detector classifier --json"].join("\n"))
     .action(async (options: { data: string[]; policy?: string; detector: "guard" | "classifier"; model?: string; json?: boolean }) => {
       const loaded = await loadPolicyOption(options.policy);
       if (!loaded) return;

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { CalibrationSample } from "../model/pipeline.js";
 import { trainCalibrateWrite } from "../model/pipeline.js";
+import { trainWithOutOfFoldCalibration, type GroupedSample } from "../model/crossval.js";
 import { readLabelled, type LabelledRecord } from "../model/records.js";
 import { DEFAULT_TRAIN_OPTIONS, type TrainingSample } from "../model/train.js";
 import { LEXICON_FILE, shippedModelDir } from "../model/weights.js";
@@ -24,7 +25,9 @@ export function register(program: Command): void {
       [
         "Train the injection and jailbreak classifier from JSONL lines {\"text\", \"label\": \"attack\"|\"benign\", \"role\"?}.",
         "Role document or tool trains the document model (indirect injection); anything else the prompt model.",
-        "Every seventh benign line is kept out of training to calibrate the thresholds on.",
+        "Thresholds are calibrated out of fold: with three or more sets (files, or the lines' `set`), each set is",
+        "scored by a model fitted without it, and the benign scores place the thresholds; the model written is",
+        "fitted on everything. With fewer sets, every seventh benign line is kept out of training instead.",
         "Training is deterministic: the same files and seed give the same weights.",
       ].join("\n"),
     )
@@ -49,32 +52,33 @@ export function register(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      const samples: TrainingSample[] = [];
-      const calibration: CalibrationSample[] = [];
       // Each file and class gets the same total weight, so no file dominates by size; --add cases get more.
       const budgets = new Map<string, number>();
       for (const r of [...base, ...extra]) budgets.set(`${r.set}:${r.label}`, (budgets.get(`${r.set}:${r.label}`) ?? 0) + 1);
-      let benignIndex = 0;
-      for (const r of base) {
-        const domain = domainForRole(r.role);
-        if (r.label === 0 && benignIndex++ % 7 === 3) {
-          calibration.push({ text: r.text, domain, set: r.set });
-          continue;
-        }
-        samples.push({ text: r.text, label: r.label, domain, weight: 1 / budgets.get(`${r.set}:${r.label}`)! });
-      }
-      for (const r of extra) samples.push({ text: r.text, label: r.label, domain: domainForRole(r.role), weight: 2 / budgets.get(`${r.set}:${r.label}`)! });
+      const weightOf = (r: LabelledRecord, factor: number): number => factor / budgets.get(`${r.set}:${r.label}`)!;
       const lexiconText = readFileSync(options.lexicon ?? join(shippedModelDir(), LEXICON_FILE), "utf8");
-      const { metadata, windows } = trainCalibrateWrite(
-        options.out,
-        lexiconText,
-        samples,
-        calibration,
-        { ...DEFAULT_TRAIN_OPTIONS, seed: options.seed, epochs: options.epochs },
-        "custom",
-        { data: options.data, add: options.add, records: base.length + extra.length },
-        stderr,
-      );
+      const trainOptions = { ...DEFAULT_TRAIN_OPTIONS, seed: options.seed, epochs: options.epochs };
+      const record = { data: options.data, add: options.add, records: base.length + extra.length };
+      const sets = [...new Set(base.map((r) => r.set))].sort();
+      const folds = Math.min(5, sets.length);
+      const grouped: GroupedSample[] = [
+        ...base.map((r) => ({ text: r.text, label: r.label, domain: domainForRole(r.role), weight: weightOf(r, 1), set: r.set, fold: sets.indexOf(r.set) % folds })),
+        // Added cases join the fold of their own set when it is one of the data sets, else the first fold.
+        ...extra.map((r) => ({ text: r.text, label: r.label, domain: domainForRole(r.role), weight: weightOf(r, 2), set: r.set, fold: Math.max(0, sets.indexOf(r.set)) % folds })),
+      ];
+      let result = folds >= 3 ? trainWithOutOfFoldCalibration(options.out, lexiconText, grouped, folds, trainOptions, "custom", record, stderr) : null;
+      if (result === null) {
+        const samples: TrainingSample[] = [];
+        const calibration: CalibrationSample[] = [];
+        let benignIndex = 0;
+        for (const s of grouped.slice(0, base.length)) {
+          if (s.label === 0 && benignIndex++ % 7 === 3) calibration.push({ text: s.text, domain: s.domain, set: s.set });
+          else samples.push(s);
+        }
+        samples.push(...grouped.slice(base.length));
+        result = trainCalibrateWrite(options.out, lexiconText, samples, calibration, trainOptions, "custom", record, stderr);
+      }
+      const { metadata, windows } = result;
       stderr(`wrote ${options.out}: ${windows} training windows, weights sha256 ${metadata.weightsSha256}`);
       stderr(`use it with a policy: layers: { classifier: { modelDir: ${JSON.stringify(options.out)} } }`);
     });

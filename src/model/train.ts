@@ -16,6 +16,8 @@ export interface TrainingSample {
   readonly domain: Domain;
   readonly weight: number;
   readonly span?: readonly [number, number];
+  /** Cross-validation fold of the sample's source (grouped k-fold); 0 when there is none. */
+  readonly fold?: number;
 }
 
 export interface TrainOptions {
@@ -50,6 +52,7 @@ interface Example {
   readonly domain: 0 | 1;
   readonly label: 0 | 1;
   readonly weight: number;
+  readonly fold: number;
 }
 
 /** Character-class bigram model of benign text, and the thresholds derived from it. */
@@ -118,7 +121,7 @@ export function buildExamples(parts: ModelParts, samples: readonly TrainingSampl
       const { buckets, values } = featurizer.sparse(range[0], range[1]);
       const dense = new Float32Array(featurizer.denseSize);
       featurizer.dense(range[0], range[1], dense);
-      examples.push({ buckets, values, dense, domain, label, weight });
+      examples.push({ buckets, values, dense, domain, label, weight, fold: sample.fold ?? 0 });
     };
     if (ranges.length === 1) {
       emit(ranges[0]!, sample.label, sample.weight);
@@ -146,7 +149,13 @@ export interface TrainedModel {
   readonly examples: number;
 }
 
-export function trainModel(lexicon: LexiconSource, samples: readonly TrainingSample[], options: TrainOptions = DEFAULT_TRAIN_OPTIONS, log: (line: string) => void = () => {}): TrainedModel {
+/** Featurized training windows and the model parts they were built with; fitted once per fold and once on everything. */
+export interface PreparedTraining {
+  readonly parts: ModelParts;
+  readonly examples: readonly Example[];
+}
+
+export function prepareTraining(lexicon: LexiconSource, samples: readonly TrainingSample[], options: TrainOptions = DEFAULT_TRAIN_OPTIONS, log: (line: string) => void = () => {}): PreparedTraining {
   const benignTexts = samples.filter((s) => s.label === 0).map((s) => s.text);
   const gib = trainGibberish(benignTexts);
   const gibberish: GibberishModel = gib;
@@ -170,8 +179,13 @@ export function trainModel(lexicon: LexiconSource, samples: readonly TrainingSam
   });
   log(`hard negatives weighted up: ${boosted}`);
   const examples = buildExamples(parts, weighted, options.maxWindows);
-  log(`training on ${examples.length} windows from ${samples.length} texts`);
+  log(`featurized ${examples.length} windows from ${samples.length} texts`);
+  return { parts, examples };
+}
 
+/** Logistic regression by AdaGrad over the prepared windows whose fold passes `include` (all by default). */
+export function fitWeights(prepared: PreparedTraining, options: TrainOptions, include: (fold: number) => boolean = () => true, log: (line: string) => void = () => {}): { weights: RawWeights; windows: number } {
+  const examples = prepared.examples.filter((e) => include(e.fold));
   // Class balance: the two classes carry equal total weight.
   let positive = 0;
   let negative = 0;
@@ -232,13 +246,18 @@ export function trainModel(lexicon: LexiconSource, samples: readonly TrainingSam
         bias[t]! -= (lr * g) / Math.sqrt(biasG[t]! + eps);
       }
     }
-    log(`epoch ${epoch + 1}/${options.epochs}: weighted loss ${(loss / examples.length).toFixed(4)}`);
+    log(`epoch ${epoch + 1}/${options.epochs}: weighted loss ${(loss / Math.max(1, examples.length)).toFixed(4)}`);
   }
   return {
-    parts,
-    weights: { hashed, dense, bias: [Math.fround(bias[0]!), Math.fround(bias[1]!)], gibberishNll: gib.nll },
-    examples: examples.length,
+    weights: { hashed, dense, bias: [Math.fround(bias[0]!), Math.fround(bias[1]!)], gibberishNll: prepared.parts.gibberish.nll },
+    windows: examples.length,
   };
+}
+
+export function trainModel(lexicon: LexiconSource, samples: readonly TrainingSample[], options: TrainOptions = DEFAULT_TRAIN_OPTIONS, log: (line: string) => void = () => {}): TrainedModel {
+  const prepared = prepareTraining(lexicon, samples, options, log);
+  const { weights, windows } = fitWeights(prepared, options, () => true, log);
+  return { parts: prepared.parts, weights, examples: windows };
 }
 
 export { DOMAINS };

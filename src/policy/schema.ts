@@ -197,8 +197,8 @@ export const ClassifierConfig = z
     ...layerBase,
     budgetMs: layerBase.budgetMs.default(50),
     modelDir: z.string().optional().describe("Directory of a model trained with `bulwark train`; the model shipped in the package when absent. Read once, when the guard is created."),
-    blockFpr: z.number().gt(0).max(0.5).default(0.01).describe("Target false-positive rate at the block threshold, for every role without its own."),
-    flagFpr: z.number().gt(0).max(0.5).default(0.03).describe("Target false-positive rate at the flag threshold, for every role without its own."),
+    blockFpr: z.number().gt(0).max(0.5).default(0.01).describe("Target false-positive rate at the block threshold, for every role without its own: measured on ordinary benign text from sources the scoring model never saw (out-of-fold calibration), so new traffic of a familiar kind is blocked at about this rate."),
+    flagFpr: z.number().gt(0).max(0.5).default(0.03).describe("Target false-positive rate at the flag threshold, for every role without its own. Between the flag and block points the classifier flags: the finding is recorded in the decision and the text goes through."),
     roles: z.partialRecord(z.enum(ROLES), OperatingPoint).default({}).describe("Per-role target false-positive rates."),
     minScore: score.default(0.25).describe("Calibrated scores below this are not reported as findings."),
   })
