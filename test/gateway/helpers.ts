@@ -50,7 +50,7 @@ function pieces(text: string, size: number): string[] {
 /**
  * Models: `echo` (answers "You said: ..."), `tool` (calls get_weather), `leak` (answers with an AWS key in the
  * text), `error-500`, `upstream-401`, `hang` (never answers), `not-json`, `drop` (stream breaks off),
- * `stream-hang` (stream goes silent), `slow-echo` (answers after 300 ms).
+ * `stream-hang` (stream goes silent), `slow-echo` (answers after 1.5 s).
  */
 export async function startMockUpstream(): Promise<MockUpstream> {
   const requests: Json[] = [];
@@ -128,7 +128,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
           res.write(chunk(model, { content: "Starting the answer and then " }));
           return; // silence
         case "slow-echo":
-          setTimeout(() => reply(`You said: ${lastUserText(body)}`), 300);
+          setTimeout(() => reply(`You said: ${lastUserText(body)}`), 1_500);
           return;
         default:
           return reply(`You said: ${lastUserText(body)}`);

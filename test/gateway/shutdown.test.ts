@@ -78,12 +78,13 @@ describe("bulwark serve as a process", () => {
     gateway.child.kill("SIGHUP");
     await waitFor(async () => ((await post(chat, ask("What time zone is Lisbon in?"), hupKey)).status === 200 ? true : undefined), 20_000, "the reload");
 
-    // Five slow requests in flight (the upstream takes 300 ms to answer), then SIGTERM.
+    // Five slow requests in flight (the upstream takes 1.5 s to answer), then SIGTERM.
     const before = upstream.requests.length;
     const inFlight = Array.from({ length: 5 }, (_, i) => post(chat, ask(`Slow question number ${i + 1} about rivers?`, "slow-echo")));
     await waitFor(() => (upstream.requests.length >= before + 5 ? true : undefined), 20_000, "the requests to reach the upstream");
     gateway.child.kill("SIGTERM");
-    await waitFor(() => (gateway!.stdout.includes("shutting down") ? true : undefined), 10_000, "the shutdown to begin");
+    // Readiness turns 503 as soon as the drain begins.
+    await waitFor(async () => ((await fetch(`${url}/readyz`)).status === 503 ? true : undefined), 10_000, "the shutdown to begin");
     // Arriving during the drain: refused cleanly, not reset.
     const late = await post(chat, ask("Am I too late?"));
     expect(late.status).toBe(503);
