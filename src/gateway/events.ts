@@ -2,7 +2,7 @@
  * Guard decisions as audit events: what was decided about which text, for whom,
  * with a short excerpt from which secrets and personal data are cut out.
  */
-import { ulid } from "ulid";
+import { sortableId } from "../util/sortable-id.js";
 import type { Decision, DecidedFinding } from "../guard/types.js";
 import type { AdminEvent, DecisionEvent } from "../store/types.js";
 
@@ -52,7 +52,7 @@ export function decisionEvent(decision: Decision, context: DecisionContext): Dec
 }
 
 export function adminEvent(adminId: string, route: string, operation: string, detail: AdminEvent["detail"]): AdminEvent {
-  return { kind: "admin", id: ulid(), time: new Date().toISOString(), principal: adminId, route, operation, detail };
+  return { kind: "admin", id: sortableId(), time: new Date().toISOString(), principal: adminId, route, operation, detail };
 }
 
 /**

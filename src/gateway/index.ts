@@ -11,6 +11,6 @@ export { createGateway, parseJsonBody, type Gateway, type GatewayOptions, type S
 export { ConfigError, GatewayConfigSchema, loadConfigFile, parseConfig, resolveConfig, type GatewayConfig, type GatewayConfigInput, type LoadedConfig } from "./config.js";
 export { GatewayError, type OpenAIErrorBody } from "./errors.js";
 export { generateKey, hashKey, hashSecretScrypt, verifySecret, Identities, AdminCredentials, type Principal } from "./identity.js";
-export { CheckerStreamGuard, HoldbackStreamGuard, StreamBlockedError, type OutputStreamGuard } from "./stream-guard.js";
+export { CheckerStreamGuard, StreamBlockedError, type OutputStreamGuard } from "./stream-guard.js";
 export { SseParser, relayStream } from "./sse.js";
 export { UpstreamClient, type UpstreamOptions } from "./upstream.js";

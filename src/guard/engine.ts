@@ -9,13 +9,13 @@
  * The engine knows nothing of HTTP, files or databases; the CLI, the gateway
  * and the scanner all call `createGuard(...).check(...)`.
  */
-import { monotonicFactory } from "ulid";
 import { CATEGORIES, owaspFor, type Category } from "../policy/categories.js";
 import { defaultPolicy, resolvePolicy, type LoadedPolicy } from "../policy/load.js";
 import type { Policy, PolicyInput, Role } from "../policy/schema.js";
 import { builtinLayers } from "../detectors/index.js";
 import { actionForScore, moreSevere, thresholdsFor } from "./actions.js";
 import { runContained, type LayerInputWithoutSignal } from "./contain.js";
+import { sortableId } from "../util/sortable-id.js";
 import { takeIn } from "./intake.js";
 import { applyRedactions } from "./redact.js";
 import type { Action, CheckRequest, DecidedFinding, Decision, Finding, Layer, LayerReport, Phase, Redaction, Stage, TextViews, Trust } from "./types.js";
@@ -40,8 +40,6 @@ export interface Guard {
 
 const TRUST: Record<Role, Trust> = { system: "trusted", user: "untrusted", assistant: "untrusted", document: "untrusted", tool: "untrusted" };
 const PHASES: readonly Phase[] = ["transform", "detect", "verify"];
-
-const nextId = monotonicFactory();
 
 export function createGuard(options: GuardOptions = {}): Guard {
   const loaded = !options.policy ? defaultPolicy() : isLoaded(options.policy) ? options.policy : resolvePolicy(options.policy, "options.policy");
@@ -148,7 +146,7 @@ export function createGuard(options: GuardOptions = {}): Guard {
     }
     const categories = uniqueCategories(findings.filter((finding) => finding.action !== "allow"));
     return {
-      id: nextId(),
+      id: sortableId(),
       action: state.action,
       score: findings.reduce((max, finding) => Math.max(max, finding.score), 0),
       categories,

@@ -6,7 +6,7 @@
  * records the loss in the chain as soon as the store is back. Nothing is lost
  * silently.
  */
-import { ulid } from "ulid";
+import { sortableId } from "../util/sortable-id.js";
 import type { AuditEvent, EventStore, GapEvent } from "./types.js";
 
 export interface WriterOptions {
@@ -178,7 +178,7 @@ export class EventWriter {
 }
 
 function gapEvent(gap: { dropped: number; first: string; last: string }): GapEvent {
-  return { kind: "gap", id: ulid(), time: new Date().toISOString(), dropped: gap.dropped, firstDroppedAt: gap.first, lastDroppedAt: gap.last };
+  return { kind: "gap", id: sortableId(), time: new Date().toISOString(), dropped: gap.dropped, firstDroppedAt: gap.first, lastDroppedAt: gap.last };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,5 +1,7 @@
 /**
- * util/: small helpers with no knowledge of Bulwark's concepts (package paths,
- * statistics, text utilities). Imports nothing from the rest of Bulwark.
+ * util/: small helpers with no knowledge of Bulwark's concepts (package paths, shipped
+ * data files, sortable ids). Imports nothing from the rest of Bulwark.
  */
 export { packagePath } from "./paths.js";
+export { readShippedYaml } from "./data-file.js";
+export { sortableId } from "./sortable-id.js";

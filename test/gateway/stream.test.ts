@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Layer } from "../../src/guard/types.js";
 import type { GatewayOptions } from "../../src/gateway/server.js";
 import { SseParser } from "../../src/gateway/sse.js";
-import { HoldbackStreamGuard } from "../../src/gateway/stream-guard.js";
 import type { DecisionEvent } from "../../src/store/types.js";
 import { CLIENT_KEY, LEAKED_KEY, flushed, startGateway, startMockUpstream, testConfig, type MockUpstream, type TestGateway } from "./helpers.js";
 
@@ -64,11 +63,8 @@ async function stream(model: string, content = "hello", signal?: AbortSignal): P
   return { status: response.status, headers: response.headers, events, raw, text, ...(error ? { error } : {}) };
 }
 
-// Both stream guards honour the same contract: the library's checker (the default) and the gateway's own holdback guard.
-const implementations: Array<[string, GatewayOptions["streamGuardFactory"]]> = [
-  ["the library's streaming checker (default)", undefined],
-  ["the gateway's holdback guard", (runtime) => new HoldbackStreamGuard(runtime.guard, runtime.policy.policy.streaming)],
-];
+// The contract any stream guard must honour; the gateway's default is the library's streaming checker.
+const implementations: Array<[string, GatewayOptions["streamGuardFactory"]]> = [["the library's streaming checker (default)", undefined]];
 
 for (const [name, streamGuardFactory] of implementations) describe(`streamed completions through ${name}`, () => {
   beforeAll(async () => {

@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import { ulid } from "ulid";
+import { sortableId } from "../../src/util/sortable-id.js";
 import type { DecisionEvent } from "../../src/store/types.js";
 
 const { version } = JSON.parse(readFileSync(new URL("../../node_modules/@electric-sql/pglite/package.json", import.meta.url), "utf8")) as { version: string };
@@ -35,7 +35,7 @@ export async function pgliteDataDir(): Promise<string> {
 }
 
 export function uniqueSchema(): string {
-  return `bulwark_test_${ulid().toLowerCase()}`;
+  return `bulwark_test_${sortableId().toLowerCase()}`;
 }
 
 let counter = 0;
@@ -43,7 +43,7 @@ export function decision(overrides: Partial<DecisionEvent> = {}): DecisionEvent 
   counter++;
   return {
     kind: "decision",
-    id: ulid(),
+    id: sortableId(),
     time: new Date(Date.UTC(2025, 0, 1, 0, 0, counter)).toISOString(),
     requestId: `req-${counter}`,
     principal: counter % 2 ? "alice" : "bob",
