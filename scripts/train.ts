@@ -33,7 +33,7 @@ import { DEFAULT_TRAIN_OPTIONS, fitWeights, prepareTraining } from "../src/model
 import { WEIGHTS_FILE } from "../src/model/weights.js";
 
 /** Bump when the training data, templates or method change. */
-const MODEL_VERSION = "2025.11.2";
+const MODEL_VERSION = "2025.11.3";
 
 /** Ordinary benign traffic: the sources the block and flag thresholds are calibrated on. */
 export const CALIBRATION_SETS = new Set([

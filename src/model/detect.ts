@@ -21,23 +21,39 @@ export interface Detection {
 const MAX_JSON_CHARS = 256 * 1024;
 const MAX_DECODED = 8;
 
+const MAX_JSON_STRINGS = 10_000;
+
+/**
+ * The text a JSON document is judged by: its string values (and long keys), one per line, so that
+ * braces, quotes, escapes and field names do not count as evidence either way. Null when the text is
+ * not JSON (or is too large to parse); `complete` is false when the string list was cut short.
+ */
+export function jsonView(text: string): { readonly text: string; readonly complete: boolean } | null {
+  const trimmed = text.trimStart();
+  if (!(trimmed.startsWith("{") || trimmed.startsWith("[")) || text.length > MAX_JSON_CHARS) return null;
+  const strings = jsonStrings(text);
+  if (strings === null || strings.length === 0) return null;
+  return { text: strings.join("\n"), complete: strings.length < MAX_JSON_STRINGS };
+}
+
 export function detect(classifier: Classifier, folded: string, original: string, domain: Domain): Detection {
-  const main = classifier.scoreFolded(folded, domain);
-  let best: Detection = { raw: main.raw, via: "text", start: main.start, end: main.end, concepts: main.concepts };
-  const trimmed = original.trimStart();
-  if ((trimmed.startsWith("{") || trimmed.startsWith("[")) && original.length <= MAX_JSON_CHARS) {
-    const strings = jsonStrings(original);
-    if (strings !== null && strings.length > 0) {
-      const joined = strings.join("\n");
-      const scored = classifier.scoreFolded(foldText(joined), domain);
-      if (scored.raw > best.raw) best = { raw: scored.raw, via: "json", start: 0, end: folded.length, concepts: scored.concepts };
-    }
+  const json = jsonView(original);
+  let best: Detection | null = null;
+  // JSON is scored on its string values only; the raw text too when the values could not all be read.
+  if (json === null || !json.complete) {
+    const main = classifier.scoreFolded(folded, domain);
+    best = { raw: main.raw, via: "text", start: main.start, end: main.end, concepts: main.concepts };
   }
+  if (json !== null) {
+    const scored = classifier.scoreFolded(foldText(json.text), domain);
+    if (best === null || scored.raw > best.raw) best = { raw: scored.raw, via: "json", start: 0, end: folded.length, concepts: scored.concepts };
+  }
+  let result: Detection = best!;
   for (const decoded of decodedPayloads(original)) {
     const scored = classifier.scoreFolded(foldText(decoded), domain);
-    if (scored.raw > best.raw) best = { raw: scored.raw, via: "decoded", start: 0, end: folded.length, concepts: scored.concepts };
+    if (scored.raw > result.raw) result = { raw: scored.raw, via: "decoded", start: 0, end: folded.length, concepts: scored.concepts };
   }
-  return best;
+  return result;
 }
 
 /** String values (and long keys) of a JSON document, or null when it is not JSON. */
@@ -50,10 +66,10 @@ export function jsonStrings(text: string): string[] | null {
   }
   const out: string[] = [];
   const stack: unknown[] = [value];
-  while (stack.length > 0 && out.length < 10_000) {
+  while (stack.length > 0 && out.length < MAX_JSON_STRINGS) {
     const item = stack.pop();
     if (typeof item === "string") {
-      if (item.length >= 12) out.push(item);
+      if (item.trim().length > 0) out.push(item);
     } else if (Array.isArray(item)) {
       for (let i = item.length - 1; i >= 0; i--) stack.push(item[i]);
     } else if (item !== null && typeof item === "object") {

@@ -7,6 +7,7 @@ import { CHAR_CLASSES } from "./text.js";
 import { countClassBigrams, type FeatureSettings, type GibberishModel } from "./features.js";
 import type { LexiconSource } from "./lexicon.js";
 import { buildParts, DOMAINS, WindowFeaturizer, type Domain, type ModelParts, type RawWeights } from "./model.js";
+import { jsonView } from "./detect.js";
 import { Random } from "./random.js";
 import { foldText } from "./text.js";
 
@@ -114,7 +115,8 @@ export function buildExamples(parts: ModelParts, samples: readonly TrainingSampl
   const featurizer = new WindowFeaturizer(parts);
   const examples: Example[] = [];
   for (const sample of samples) {
-    const folded = foldText(sample.text);
+    // JSON is judged by its string values (see detect.ts), so it is trained on them too.
+    const folded = foldText(sample.span ? sample.text : (jsonView(sample.text)?.text ?? sample.text));
     const ranges = featurizer.load(folded);
     const domain = sample.domain === "document" ? 1 : 0;
     const emit = (range: [number, number], label: 0 | 1, weight: number): void => {
