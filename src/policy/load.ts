@@ -9,32 +9,18 @@ import { LineCounter, parseDocument, isNode } from "yaml";
 import type { z } from "zod";
 import { PolicySchema, type Policy, type PolicyInput } from "./schema.js";
 import { checkPatternSafety } from "./pattern-safety.js";
+import { formatProblem, ProblemsError, type Problem } from "../util/problems.js";
 
-export interface PolicyProblem {
-  /** Dotted path to the offending value, e.g. `limits.maxBytes` ("" for the whole document). */
-  readonly path: string;
-  readonly expected: string;
-  readonly found: string;
-  /** 1-based position in the source file, when known. */
-  readonly line?: number;
-  readonly column?: number;
-}
+export type PolicyProblem = Problem;
 
-export class PolicyError extends Error {
-  readonly problems: readonly PolicyProblem[];
-  readonly source: string;
+export class PolicyError extends ProblemsError {
   constructor(source: string, problems: readonly PolicyProblem[]) {
-    super(`${source}: invalid policy (${problems.length} problem${problems.length === 1 ? "" : "s"})\n${problems.map((p) => "  " + formatProblem(p)).join("\n")}`);
+    super(source, problems, "policy");
     this.name = "PolicyError";
-    this.problems = problems;
-    this.source = source;
   }
 }
 
-export function formatProblem(problem: PolicyProblem): string {
-  const where = problem.line ? `line ${problem.line}, column ${problem.column ?? 1}: ` : "";
-  return `${where}${problem.path || "(document)"}: expected ${problem.expected}, found ${problem.found}`;
-}
+export { formatProblem };
 
 export interface LoadedPolicy {
   readonly policy: Policy;

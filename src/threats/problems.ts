@@ -1,43 +1,22 @@
 /**
  * Problems in a threat model or library file, each with its path, what was
  * expected, what was found, and its line and column; and parsing YAML so that
- * any path in the parsed value can be traced back to its position. The same
- * approach (and message shape) as policy loading in src/policy/load.ts.
+ * any path in the parsed value can be traced back to its position. The problem
+ * shape and message are shared with policy loading (src/util/problems.ts).
  */
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
 import type { z } from "zod";
+import { ProblemsError, type Problem } from "../util/problems.js";
 
-export interface Problem {
-  /** Dotted path to the offending value, e.g. `components.2.boundary` ("" for the whole document). */
-  readonly path: string;
-  readonly expected: string;
-  readonly found: string;
-  readonly line?: number;
-  readonly column?: number;
-}
+export type { Problem };
 
 export type Locate = (path: readonly PropertyKey[]) => { line: number; column: number } | undefined;
 
-export class ThreatModelError extends Error {
-  readonly problems: readonly Problem[];
-  readonly source: string;
+export class ThreatModelError extends ProblemsError {
   constructor(source: string, problems: readonly Problem[], what = "threat model") {
-    const sorted = sortProblems(problems);
-    super(`${source}: invalid ${what} (${sorted.length} problem${sorted.length === 1 ? "" : "s"})\n${sorted.map((p) => "  " + formatProblem(p)).join("\n")}`);
+    super(source, problems, what);
     this.name = "ThreatModelError";
-    this.problems = sorted;
-    this.source = source;
   }
-}
-
-export function formatProblem(problem: Problem): string {
-  const where = problem.line ? `line ${problem.line}, column ${problem.column ?? 1}: ` : "";
-  return `${where}${problem.path || "(document)"}: expected ${problem.expected}, found ${problem.found}`;
-}
-
-/** Problems in file order, so a reader fixes them top to bottom. */
-export function sortProblems(problems: readonly Problem[]): Problem[] {
-  return [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 export interface ParsedYaml {

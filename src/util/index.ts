@@ -1,7 +1,8 @@
 /**
  * util/: small helpers with no knowledge of Bulwark's concepts (package paths, shipped
- * data files, sortable ids). Imports nothing from the rest of Bulwark.
+ * data files, sortable ids, problems found in user files). Imports nothing from the rest of Bulwark.
  */
 export { packagePath } from "./paths.js";
 export { readShippedYaml } from "./data-file.js";
 export { sortableId } from "./sortable-id.js";
+export { formatProblem, sortProblems, ProblemsError, type Problem } from "./problems.js";
