@@ -9,6 +9,7 @@ import { GuardSession } from "../src/guard/session.js";
 import type { Layer, LayerInput } from "../src/guard/types.js";
 import { resolvePolicy } from "../src/policy/load.js";
 import { proseOfSize, seededRandom } from "./lib.js";
+import { layerInputFor } from "../src/guard/layer-input.js";
 
 export const SYSTEM_PROMPT = proseOfSize(1500, 99);
 
@@ -48,5 +49,5 @@ export function outputText(bytes: number, rich: boolean, seed = 1): string {
 }
 
 export function layerInput(text: string, session: GuardSession): LayerInput {
-  return { text, original: text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role: "assistant", trust: "untrusted", stage: "output", intake: { bytes: Buffer.byteLength(text), invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal, session };
+  return layerInputFor(text, { stage: "output", session });
 }

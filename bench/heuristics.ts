@@ -17,6 +17,7 @@ import { PolicySchema } from "../src/policy/schema.js";
 import { BUILTIN_RULES, createHeuristicsLayer } from "../src/detectors/heuristics/index.js";
 import type { LayerInput, LayerOutput } from "../src/guard/types.js";
 import { worstCaseCorpus } from "../test/detectors/heuristics/worst-case.js";
+import { layerInputFor } from "../src/guard/layer-input.js";
 
 const SENTENCES = [
   "The quarterly report shows revenue grew by 12 percent while costs stayed flat.",
@@ -54,16 +55,7 @@ function withAttack(size: number): string {
 
 const layer = createHeuristicsLayer(PolicySchema.parse({ version: 1 }))!;
 function layerInput(text: string): LayerInput {
-  return {
-    text,
-    original: text,
-    views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] },
-    role: "user",
-    trust: "untrusted",
-    stage: "input",
-    intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 },
-    signal: new AbortController().signal,
-  };
+  return layerInputFor(text);
 }
 
 function percentile(values: number[], p: number): number {

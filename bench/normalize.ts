@@ -14,6 +14,7 @@ import { createNormalizeLayer } from "../src/detectors/normalize/index.js";
 import type { LayerInput, LayerOutput } from "../src/guard/types.js";
 import { PolicySchema, type PolicyInput } from "../src/policy/schema.js";
 import { fmt, machine, seededRandom, summarize, table } from "./lib.js";
+import { layerInputFor } from "../src/guard/layer-input.js";
 
 const PEPS = "../shared/datasets/benign/python-peps/data.jsonl";
 
@@ -52,16 +53,7 @@ function repeatTo(text: string, units: number): string {
 }
 
 function input(text: string): LayerInput {
-  return {
-    text,
-    original: text,
-    views: { folded: text, foldedToText: null, hidden: [] },
-    role: "user",
-    trust: "trusted",
-    stage: "input",
-    intake: { bytes: Buffer.byteLength(text, "utf8"), invalidUtf8: 0, loneSurrogates: 0 },
-    signal: new AbortController().signal,
-  };
+  return layerInputFor(text);
 }
 
 function layerFor(policy: PolicyInput) {

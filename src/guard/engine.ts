@@ -11,14 +11,15 @@
  */
 import { CATEGORIES, owaspFor, type Category } from "../policy/categories.js";
 import { defaultPolicy, resolvePolicy, type LoadedPolicy } from "../policy/load.js";
-import type { Policy, PolicyInput, Role } from "../policy/schema.js";
+import type { Policy, PolicyInput } from "../policy/schema.js";
 import { builtinLayers } from "../detectors/index.js";
 import { actionForScore, moreSevere, thresholdsFor } from "./actions.js";
 import { runContained, type LayerInputWithoutSignal } from "./contain.js";
 import { sortableId } from "../util/sortable-id.js";
 import { takeIn } from "./intake.js";
+import { defaultViews, TRUST } from "./layer-input.js";
 import { applyRedactions } from "./redact.js";
-import type { Action, CheckRequest, DecidedFinding, Decision, Finding, Layer, LayerReport, Phase, Redaction, Stage, TextViews, Trust } from "./types.js";
+import type { Action, CheckRequest, DecidedFinding, Decision, Finding, Layer, LayerReport, Phase, Redaction, Stage, TextViews } from "./types.js";
 
 export interface GuardOptions {
   /** A loaded policy, a policy object (validated here), or nothing for the built-in default. */
@@ -38,7 +39,6 @@ export interface Guard {
   warmUp(): Promise<void>;
 }
 
-const TRUST: Record<Role, Trust> = { system: "trusted", user: "untrusted", assistant: "untrusted", document: "untrusted", tool: "untrusted" };
 const PHASES: readonly Phase[] = ["transform", "detect", "verify"];
 
 export function createGuard(options: GuardOptions = {}): Guard {
@@ -175,11 +175,6 @@ function groupByPhase(layers: readonly Layer[]): Record<Phase, Layer[]> {
   const groups: Record<Phase, Layer[]> = { transform: [], detect: [], verify: [] };
   for (const layer of layers) groups[layer.phase].push(layer);
   return groups;
-}
-
-/** Detection views when no transform layer provides them (normalisation switched off). */
-function defaultViews(text: string): TextViews {
-  return { folded: text.toLowerCase(), foldedToText: null, hidden: [] };
 }
 
 function uniqueCategories(findings: readonly Finding[]): Category[] {

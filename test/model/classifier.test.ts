@@ -9,22 +9,14 @@ import { scanText } from "../../src/detectors/normalize/index.js";
 import { PolicySchema } from "../../src/policy/schema.js";
 import { createClassifierLayer } from "../../src/model/layer.js";
 import { shippedClassifier } from "../../src/model/weights.js";
+import { layerInputFor } from "../../src/guard/layer-input.js";
 
 const policy = PolicySchema.parse({ version: 1 });
 const layer = createClassifierLayer(policy)!;
 
 function input(text: string, role: Role = "user"): LayerInput {
   const scan = scanText(text, { stripInvisible: true, stripControl: true });
-  return {
-    text: scan.text,
-    original: text,
-    views: { folded: scan.folded, foldedToText: scan.foldedToText, hidden: scan.hidden },
-    role,
-    trust: role === "system" ? "trusted" : "untrusted",
-    stage: "input",
-    intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 },
-    signal: new AbortController().signal,
-  };
+  return layerInputFor(scan.text, { original: text, role, views: { folded: scan.folded, foldedToText: scan.foldedToText, hidden: scan.hidden } });
 }
 
 function score(text: string, role: Role = "user"): { score: number; category?: string } {

@@ -3,13 +3,13 @@ import { createCanaryLayer } from "../../../src/detectors/canary/index.js";
 import { GuardSession } from "../../../src/guard/session.js";
 import type { Finding, LayerInput } from "../../../src/guard/types.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 const options = PolicySchema.parse({ version: 1 }).layers.canary;
 const layer = createCanaryLayer(options);
 
 function check(text: string, session: GuardSession, role: LayerInput["role"] = "assistant"): Finding[] {
-  const input: LayerInput = { text, original: text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role, trust: "untrusted", stage: "output", intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal, session };
-  return (layer.check(input) as { findings: Finding[] }).findings;
+  return (layer.check(layerInputFor(text, { stage: "output", role, session })) as { findings: Finding[] }).findings;
 }
 
 describe("canary layer", () => {
@@ -76,7 +76,7 @@ describe("canary layer", () => {
   it("uses a bound session or fixed canaries when the check carries none", () => {
     const bound = createCanaryLayer(options, { canaries: ["bwc-abcdefghjkmnpqrstuvw"] });
     const text = "leak: abcdefghjkmnpqrstuvw";
-    const input: LayerInput = { text, original: text, views: { folded: text, foldedToText: null, hidden: [] }, role: "assistant", trust: "untrusted", stage: "output", intake: { bytes: 1, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal };
+    const input = layerInputFor(text, { stage: "output", views: { folded: text }, intake: { bytes: 1 } });
     expect((bound.check(input) as { findings: Finding[] }).findings).toHaveLength(1);
   });
 });

@@ -2,16 +2,16 @@ import { describe, expect, it } from "vitest";
 import { createExfiltrationLayer, findUrls } from "../../../src/detectors/exfiltration/index.js";
 import { createGuard } from "../../../src/guard/engine.js";
 import { GuardSession } from "../../../src/guard/session.js";
-import type { Finding, LayerInput } from "../../../src/guard/types.js";
+import type { Finding } from "../../../src/guard/types.js";
 import { resolvePolicy } from "../../../src/policy/load.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 const defaults = PolicySchema.parse({ version: 1 }).layers.exfiltration;
 const options = { ...defaults, allowedHosts: ["docs.acme.com", "cdn.acme.com"] };
 
 function check(text: string, layer = createExfiltrationLayer(options), session?: GuardSession): Finding[] {
-  const input: LayerInput = { text, original: text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role: "assistant", trust: "untrusted", stage: "output", intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal, ...(session ? { session } : {}) };
-  return (layer.check(input) as { findings: Finding[] }).findings;
+  return (layer.check(layerInputFor(text, { stage: "output", ...(session ? { session } : {}) })) as { findings: Finding[] }).findings;
 }
 
 describe("exfiltration layer", () => {

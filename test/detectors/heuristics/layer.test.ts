@@ -9,6 +9,7 @@ import { PolicySchema, type PolicyInput } from "../../../src/policy/schema.js";
 import { createHeuristicsLayer } from "../../../src/detectors/heuristics/index.js";
 import { worstCaseCorpus } from "./worst-case.js";
 import { BUILTIN_RULES } from "../../../src/detectors/heuristics/index.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 function layerFor(heuristics: NonNullable<PolicyInput["layers"]>["heuristics"] = {}) {
   const layer = createHeuristicsLayer(PolicySchema.parse({ version: 1, layers: { heuristics } }));
@@ -19,16 +20,7 @@ function layerFor(heuristics: NonNullable<PolicyInput["layers"]>["heuristics"] =
 const defaultLayer = layerFor();
 
 function input(text: string, role: Role = "user", views?: Partial<TextViews>): LayerInput {
-  return {
-    text,
-    original: text,
-    views: { folded: text.toLowerCase(), foldedToText: null, hidden: [], ...views },
-    role,
-    trust: role === "system" ? "trusted" : "untrusted",
-    stage: "input",
-    intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 },
-    signal: new AbortController().signal,
-  };
+  return layerInputFor(text, { role, ...(views ? { views } : {}) });
 }
 
 function run(text: string, role: Role = "user", layer = defaultLayer, views?: Partial<TextViews>): LayerOutput {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createNormalizeLayer, type NormalizeLayer } from "../../../src/detectors/normalize/index.js";
 import type { Finding, LayerInput, LayerOutput } from "../../../src/guard/types.js";
 import { PolicySchema, type PolicyInput } from "../../../src/policy/schema.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 function layerFor(policy: Omit<PolicyInput, "version"> = {}): NormalizeLayer {
   const layer = createNormalizeLayer(PolicySchema.parse({ version: 1, ...policy }));
@@ -10,16 +11,7 @@ function layerFor(policy: Omit<PolicyInput, "version"> = {}): NormalizeLayer {
 }
 
 export function inputFor(text: string, intake: Partial<LayerInput["intake"]> = {}): LayerInput {
-  return {
-    text,
-    original: text,
-    views: { folded: text, foldedToText: null, hidden: [] },
-    role: "user",
-    trust: "trusted",
-    stage: "input",
-    intake: { bytes: Buffer.byteLength(text, "utf8"), invalidUtf8: 0, loneSurrogates: 0, ...intake },
-    signal: new AbortController().signal,
-  };
+  return layerInputFor(text, { intake });
 }
 
 const defaults = layerFor();

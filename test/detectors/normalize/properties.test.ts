@@ -4,6 +4,7 @@ import { createNormalizeLayer } from "../../../src/detectors/normalize/index.js"
 import { findRepetition } from "../../../src/detectors/normalize/repetition.js";
 import type { LayerInput, LayerOutput } from "../../../src/guard/types.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 const layer = createNormalizeLayer(PolicySchema.parse({ version: 1, limits: { maxBytes: 8 << 20, maxChars: 8 << 20, maxTokens: 8 << 20 } }))!;
 const keepAll = createNormalizeLayer(
@@ -11,16 +12,7 @@ const keepAll = createNormalizeLayer(
 )!;
 
 function inputFor(text: string): LayerInput {
-  return {
-    text,
-    original: text,
-    views: { folded: text, foldedToText: null, hidden: [] },
-    role: "user",
-    trust: "trusted",
-    stage: "input",
-    intake: { bytes: Buffer.byteLength(text, "utf8"), invalidUtf8: 0, loneSurrogates: 0 },
-    signal: new AbortController().signal,
-  };
+  return layerInputFor(text);
 }
 
 /** Characters the layer treats specially, mixed with arbitrary UTF-16 units (lone surrogates included) and code points. */

@@ -2,11 +2,12 @@ import { describe, expect, it } from "vitest";
 import { BUILTIN_OUTPUT_RULES, createOutputSafetyLayer, createStructuredOutputLayer, scanOutput } from "../../../src/detectors/output-safety/index.js";
 import type { Finding, LayerInput } from "../../../src/guard/types.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 const policy = PolicySchema.parse({ version: 1 });
 
 function input(text: string): LayerInput {
-  return { text, original: text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role: "assistant", trust: "untrusted", stage: "output", intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal };
+  return layerInputFor(text, { stage: "output" });
 }
 
 describe("output-safety rules (each rule's own examples from data/output-safety/rules.yaml)", () => {

@@ -5,12 +5,13 @@ import { GuardSession } from "../../../src/guard/session.js";
 import type { Finding, LayerInput } from "../../../src/guard/types.js";
 import { resolvePolicy } from "../../../src/policy/load.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 const scanner = new PiiScanner();
 const entities = (text: string) => scanner.scan(text).map((m) => [m.entity, text.slice(m.start, m.end)]);
 
 function input(text: string, session?: GuardSession): LayerInput {
-  return { text, original: text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role: "user", trust: "untrusted", stage: "input", intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal, ...(session ? { session } : {}) };
+  return layerInputFor(text, session ? { session } : {});
 }
 
 describe("validators", () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createPromptLeakLayer } from "../../../src/detectors/prompt-leak/index.js";
-import type { Finding, LayerInput } from "../../../src/guard/types.js";
+import type { Finding } from "../../../src/guard/types.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 const SYSTEM_PROMPT = `You are Atlas, the customer-support assistant for Northwind Bank.
 Only answer questions about Northwind accounts, cards and transfers.
@@ -12,8 +13,7 @@ Always respond in a friendly, concise tone and sign off as "Atlas".`;
 const layer = createPromptLeakLayer(PolicySchema.parse({ version: 1 }).layers.promptLeak, { systemPrompt: SYSTEM_PROMPT });
 
 function check(text: string): Finding[] {
-  const input: LayerInput = { text, original: text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role: "assistant", trust: "untrusted", stage: "output", intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal };
-  return (layer.check(input) as { findings: Finding[] }).findings;
+  return (layer.check(layerInputFor(text, { stage: "output" })) as { findings: Finding[] }).findings;
 }
 
 describe("system-prompt overlap", () => {
@@ -48,7 +48,7 @@ describe("system-prompt overlap", () => {
   it("does nothing without a system prompt", () => {
     const bare = createPromptLeakLayer(PolicySchema.parse({ version: 1 }).layers.promptLeak);
     const text = SYSTEM_PROMPT;
-    const input: LayerInput = { text, original: text, views: { folded: text, foldedToText: null, hidden: [] }, role: "assistant", trust: "untrusted", stage: "output", intake: { bytes: 1, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal };
+    const input = layerInputFor(text, { stage: "output", views: { folded: text }, intake: { bytes: 1 } });
     expect((bare.check(input) as { findings: Finding[] }).findings).toEqual([]);
   });
 });

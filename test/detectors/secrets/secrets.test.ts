@@ -2,12 +2,13 @@ import { describe, expect, it } from "vitest";
 import { BUILTIN_SECRET_RULES, SecretScanner, createSecretsLayer } from "../../../src/detectors/secrets/index.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
 import type { Finding, LayerInput } from "../../../src/guard/types.js";
+import { layerInputFor } from "../../../src/guard/layer-input.js";
 
 const scanner = new SecretScanner();
 const policy = PolicySchema.parse({ version: 1 });
 
 function input(text: string, stage: "input" | "output" = "output"): LayerInput {
-  return { text, original: text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role: "assistant", trust: "untrusted", stage, intake: { bytes: text.length, invalidUtf8: 0, loneSurrogates: 0 }, signal: new AbortController().signal };
+  return layerInputFor(text, { stage, role: "assistant" });
 }
 
 describe("secret rules (each rule's own examples from data/secrets/rules.yaml)", () => {
