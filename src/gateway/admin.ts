@@ -27,7 +27,8 @@ const EventsQuery = z.strictObject({
   before: z.coerce.number().int().min(1).optional(),
   principal: z.string().max(128).optional(),
   action: z.enum(["allow", "flag", "redact", "block"]).optional(),
-  kind: z.enum(["decision", "admin", "gap"]).optional(),
+  kind: z.enum(["decision", "admin", "gap", "signal"]).optional(),
+  type: z.string().regex(/^[a-z0-9_.-]{1,64}$/, "a signal type such as anomaly.rate, or a prefix ending in a dot").optional(),
 });
 
 const NewKey = z.strictObject({
@@ -52,12 +53,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDependencie
     admin(request);
     const parsed = EventsQuery.safeParse(request.query);
     if (!parsed.success) throw badRequest("invalid_query", parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "));
-    const { limit, before, principal, action } = parsed.data;
+    const { limit, before, principal, action, type } = parsed.data;
     const query: EventQuery = {
       ...(limit ? { limit } : {}),
       ...(before ? { beforeSeq: before } : {}),
       ...(principal ? { principal } : {}),
       ...(action ? { action } : {}),
+      ...(type ? { type } : {}),
       ...((kind ?? parsed.data.kind) ? { kind: kind ?? parsed.data.kind } : {}),
     };
     const events = await deps.store.list(query);

@@ -1,4 +1,5 @@
 /** An event store in memory, with the same chain as the SQL stores: for tests, demos and `--store memory`. Lost at exit. */
+import { indexedColumns, typeMatches } from "./columns.js";
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
@@ -8,6 +9,7 @@ interface Row {
   kind: string;
   principal: string | null;
   action: string | null;
+  type: string | null;
   payload: string;
   prevHash: string;
   hash: string;
@@ -36,8 +38,7 @@ export class MemoryEventStore implements EventStore {
         seq: entry.seq,
         id: event.id,
         kind: event.kind,
-        principal: event.kind === "gap" ? null : event.principal,
-        action: event.kind === "decision" ? event.action : null,
+        ...indexedColumns(event),
         payload: entry.payload,
         prevHash: entry.prevHash,
         hash: entry.hash,
@@ -56,6 +57,7 @@ export class MemoryEventStore implements EventStore {
       if (query.principal !== undefined && row.principal !== query.principal) continue;
       if (query.action !== undefined && row.action !== query.action) continue;
       if (query.kind !== undefined && row.kind !== query.kind) continue;
+      if (query.type !== undefined && !typeMatches(row.type, query.type)) continue;
       out.push(toStored(row));
     }
     return out;

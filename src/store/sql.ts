@@ -7,6 +7,7 @@
  * writing to one PostgreSQL database extend one chain without forking it.
  */
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
+import { indexedColumns } from "./columns.js";
 import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
@@ -53,6 +54,11 @@ export const MIGRATIONS: readonly Migration[] = [
          created_at timestamptz not null,
          revoked boolean not null default false)`,
     ],
+  },
+  {
+    version: 2,
+    name: "signal events: their type, indexed",
+    statements: (s) => [`alter table ${s}.events add column type text`, `create index events_type on ${s}.events (type, seq) where type is not null`],
   },
 ];
 
@@ -103,10 +109,11 @@ export class SqlEventStore implements EventStore {
         const rows = chunk.map((entry, index) => {
           const event = fresh[start + index]!;
           const base = params.length;
-          params.push(entry.seq, event.id, event.kind, event.time, event.kind === "gap" ? null : event.principal, event.kind === "decision" ? event.action : null, entry.payload, entry.prevHash, entry.hash);
-          return `(${Array.from({ length: 9 }, (_, i) => `$${base + i + 1}`).join(",")})`;
+          const columns = indexedColumns(event);
+          params.push(entry.seq, event.id, event.kind, event.time, columns.principal, columns.action, columns.type, entry.payload, entry.prevHash, entry.hash);
+          return `(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(",")})`;
         });
-        await tx.query(`insert into ${this.s}.events (seq, id, kind, time, principal, action, payload, prev_hash, hash) values ${rows.join(",")}`, params);
+        await tx.query(`insert into ${this.s}.events (seq, id, kind, time, principal, action, type, payload, prev_hash, hash) values ${rows.join(",")}`, params);
       }
       const last = links[links.length - 1]!;
       await tx.query(`update ${this.s}.chain_head set seq = $1, hash = $2 where id = 1`, [last.seq, last.hash]);
@@ -124,6 +131,10 @@ export class SqlEventStore implements EventStore {
     if (query.principal !== undefined) add("principal = ?", query.principal);
     if (query.action !== undefined) add("action = ?", query.action);
     if (query.kind !== undefined) add("kind = ?", query.kind);
+    if (query.type !== undefined) {
+      if (query.type.endsWith(".")) add("type like ?", query.type.replace(/[\\%_]/g, "\\$&") + "%");
+      else add("type = ?", query.type);
+    }
     params.push(Math.min(Math.max(query.limit ?? 100, 1), 1000));
     const rows = await this.driver.query<EventRow>(
       `select seq, payload, prev_hash, hash from ${this.s}.events ${where.length ? "where " + where.join(" and ") : ""} order by seq desc limit $${params.length}`,

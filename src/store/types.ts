@@ -53,7 +53,31 @@ export interface GapEvent {
   readonly lastDroppedAt: string;
 }
 
-export type AuditEvent = DecisionEvent | AdminEvent | GapEvent;
+/**
+ * Something the enforcement or monitoring parts noticed, as opposed to a guard
+ * decision about one text: a tool call denied or held for approval, a rate
+ * limit or budget hit, an anomaly, a quarantine, drift, an objective breached,
+ * an incident opened or changed, a scheduled scan's result. `type` is a dotted
+ * name whose first part says which part raised it (`tool.denied`,
+ * `limit.exceeded`, `anomaly.rate`, `quarantine.added`, `drift.score`,
+ * `slo.breach`, `incident.opened`, `scan.regression`).
+ */
+export interface SignalEvent {
+  readonly kind: "signal";
+  readonly id: string;
+  readonly time: string;
+  readonly type: string;
+  readonly severity: "info" | "low" | "medium" | "high" | "critical";
+  /** Who it concerns, when it concerns one principal. */
+  readonly principal?: string;
+  readonly route?: string;
+  readonly requestId?: string;
+  /** One line a person can read in an alert or a timeline. */
+  readonly summary: string;
+  readonly detail: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export type AuditEvent = DecisionEvent | AdminEvent | GapEvent | SignalEvent;
 
 export interface StoredEvent {
   readonly seq: number;
@@ -69,6 +93,8 @@ export interface EventQuery {
   readonly principal?: string;
   readonly action?: string;
   readonly kind?: AuditEvent["kind"];
+  /** Signal events only: their `type`, or a prefix ending in a dot (`anomaly.`). */
+  readonly type?: string;
 }
 
 export interface VerifyResult {

@@ -10,7 +10,8 @@ import { pgliteDriver } from "../../src/store/pglite.js";
 import { postgresDriver } from "../../src/store/postgres.js";
 import { MIGRATIONS, SqlEventStore, type SqlDriver } from "../../src/store/sql.js";
 import { WorkerEventStore } from "../../src/store/worker.js";
-import type { AuditEvent, DecisionEvent } from "../../src/store/types.js";
+import { sortableId } from "../../src/util/sortable-id.js";
+import type { AuditEvent, DecisionEvent, SignalEvent } from "../../src/store/types.js";
 import { POSTGRES_URL, decision, pgliteDataDir, uniqueSchema } from "./fixtures.js";
 
 interface Backend {
@@ -89,8 +90,10 @@ for (const backend of backends) {
       const { store, schema, exec } = await backend.open();
       await store.init();
       await store.init();
+      expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, index) => index + 1));
+      // Every version is recorded as applied (a second record of one violates the key), and a later one is not.
+      for (const { version } of MIGRATIONS) await expect(exec(`insert into "${schema}".migrations (version, name) values (${version}, 'again')`)).rejects.toThrow();
       await exec(`insert into "${schema}".migrations (version, name) values (999, 'probe')`);
-      expect(MIGRATIONS.map((m) => m.version)).toEqual([1]);
       expect(await store.verify()).toMatchObject({ ok: true, events: 0, headSeq: 0 });
     });
 
@@ -109,6 +112,27 @@ for (const backend of backends) {
       expect(page.map((e) => e.seq)).toEqual([10, 9, 8, 7, 6]);
       expect((await store.get(events[3]!.id))?.seq).toBe(4);
       expect(await store.get("no-such-id")).toBeNull();
+    });
+
+    it("indexes signal events by type and principal, and filters by an exact type or a dotted prefix", async () => {
+      const { store } = await backend.open();
+      const signal = (type: string, principal?: string): SignalEvent => ({
+        kind: "signal",
+        id: sortableId(),
+        time: new Date().toISOString(),
+        type,
+        severity: "medium",
+        ...(principal ? { principal } : {}),
+        summary: `${type} for ${principal ?? "nobody"}`,
+        detail: { z: 3.5, window: "1m", note: null },
+      });
+      const events = [signal("anomaly.rate", "alice"), decision(), signal("anomaly.extraction", "bob"), signal("quarantine.added", "bob"), signal("anomaly_rate")];
+      await store.append(events);
+      expect((await store.list({ type: "anomaly." })).map((e) => e.event.id)).toEqual([events[2]!.id, events[0]!.id]);
+      expect((await store.list({ type: "quarantine.added" })).map((e) => e.event)).toEqual([events[3]]);
+      expect((await store.list({ kind: "signal", principal: "bob" })).length).toBe(2);
+      expect((await store.list({ type: "anomaly_" })).length).toBe(0); // an underscore is not a wildcard
+      expect(await store.verify()).toMatchObject({ ok: true, events: 5 });
     });
 
     it("skips events already stored, so a retried batch neither duplicates nor forks the chain", async () => {
