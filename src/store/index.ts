@@ -6,6 +6,7 @@
  * Imports only src/policy (canonical JSON) from the rest of Bulwark.
  */
 export { ChainVerifier, GENESIS_HASH, chainHash, eventPayload, link } from "./chain.js";
+export * from "./aggregates.js";
 export { MemoryEventStore } from "./memory.js";
 export { openStore, StoreUrlError, type OpenStoreOptions } from "./open.js";
 export { StoreBusyError } from "./pglite.js";

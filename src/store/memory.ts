@@ -1,6 +1,7 @@
 /** An event store in memory, with the same chain as the SQL stores: for tests, demos and `--store memory`. Lost at exit. */
 import { indexedColumns, typeMatches } from "./columns.js";
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
+import { MemoryAggregates } from "./memory-aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 interface Row {
@@ -22,10 +23,21 @@ export class MemoryEventStore implements EventStore {
   private readonly ids = new Set<string>();
   private readonly keys = new Map<string, StoredKey>();
   head = { seq: 0, hash: GENESIS_HASH };
+  private readonly aggregates = new MemoryAggregates(() => this.rows.map(toStored));
   /** When set, appends fail (tests of an unavailable store). */
   failing: Error | null = null;
 
   async init(): Promise<void> {}
+
+  // The aggregate queries, by scanning (memory-aggregates.ts).
+  decisionSeries: MemoryAggregates["decisionSeries"] = (query) => this.aggregates.decisionSeries(query);
+  topPrincipals: MemoryAggregates["topPrincipals"] = (query) => this.aggregates.topPrincipals(query);
+  categoryCounts: MemoryAggregates["categoryCounts"] = (query) => this.aggregates.categoryCounts(query);
+  containment: MemoryAggregates["containment"] = (query) => this.aggregates.containment(query);
+  signalCounts: MemoryAggregates["signalCounts"] = (query) => this.aggregates.signalCounts(query);
+  searchEvents: MemoryAggregates["searchEvents"] = (query) => this.aggregates.searchEvents(query);
+  distribution: MemoryAggregates["distribution"] = (query) => this.aggregates.distribution(query);
+  mix: MemoryAggregates["mix"] = (query) => this.aggregates.mix(query);
 
   async append(events: readonly AuditEvent[]): Promise<void> {
     if (this.failing) throw this.failing;

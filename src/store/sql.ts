@@ -8,6 +8,7 @@
  */
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import { indexedColumns } from "./columns.js";
+import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
@@ -60,6 +61,7 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "signal events: their type, indexed",
     statements: (s) => [`alter table ${s}.events add column type text`, `create index events_type on ${s}.events (type, seq) where type is not null`],
   },
+  AGGREGATE_MIGRATION,
 ];
 
 const INSERT_CHUNK = 500;
@@ -67,6 +69,7 @@ const VERIFY_PAGE = 1_000;
 
 export class SqlEventStore implements EventStore {
   private readonly s: string;
+  private readonly aggregates: SqlAggregates;
 
   constructor(
     private readonly driver: SqlDriver,
@@ -75,7 +78,18 @@ export class SqlEventStore implements EventStore {
   ) {
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
     this.s = `"${schema}"`;
+    this.aggregates = new SqlAggregates(driver, this.s);
   }
+
+  // The aggregate queries (sql-aggregates.ts).
+  decisionSeries: SqlAggregates["decisionSeries"] = (query) => this.aggregates.decisionSeries(query);
+  topPrincipals: SqlAggregates["topPrincipals"] = (query) => this.aggregates.topPrincipals(query);
+  categoryCounts: SqlAggregates["categoryCounts"] = (query) => this.aggregates.categoryCounts(query);
+  containment: SqlAggregates["containment"] = (query) => this.aggregates.containment(query);
+  signalCounts: SqlAggregates["signalCounts"] = (query) => this.aggregates.signalCounts(query);
+  searchEvents: SqlAggregates["searchEvents"] = (query) => this.aggregates.searchEvents(query);
+  distribution: SqlAggregates["distribution"] = (query) => this.aggregates.distribution(query);
+  mix: SqlAggregates["mix"] = (query) => this.aggregates.mix(query);
 
   async init(): Promise<void> {
     await this.driver.transaction(async (tx) => {
@@ -110,11 +124,15 @@ export class SqlEventStore implements EventStore {
           const event = fresh[start + index]!;
           const base = params.length;
           const columns = indexedColumns(event);
-          params.push(entry.seq, event.id, event.kind, event.time, columns.principal, columns.action, columns.type, entry.payload, entry.prevHash, entry.hash);
-          return `(${Array.from({ length: 10 }, (_, i) => `$${base + i + 1}`).join(",")})`;
+          params.push(entry.seq, event.id, event.kind, event.time, columns.principal, columns.action, columns.type, entry.payload, entry.prevHash, entry.hash, ...aggregateColumns(event));
+          return `(${Array.from({ length: 10 + AGGREGATE_COLUMNS.length }, (_, i) => `$${base + i + 1}`).join(",")})`;
         });
-        await tx.query(`insert into ${this.s}.events (seq, id, kind, time, principal, action, type, payload, prev_hash, hash) values ${rows.join(",")}`, params);
+        await tx.query(
+          `insert into ${this.s}.events (seq, id, kind, time, principal, action, type, payload, prev_hash, hash, ${AGGREGATE_COLUMNS.join(", ")}) values ${rows.join(",")}`,
+          params,
+        );
       }
+      for (const statement of rollupStatements(this.s, fresh)) await tx.query(statement.text, statement.params);
       const last = links[links.length - 1]!;
       await tx.query(`update ${this.s}.chain_head set seq = $1, hash = $2 where id = 1`, [last.seq, last.hash]);
     });

@@ -2,6 +2,7 @@
  * What the event store holds and the one interface every store implements
  * (embedded PGlite, PostgreSQL, memory).
  */
+import type { EventAggregates } from "./aggregates.js";
 
 /** One guard decision as recorded in the audit trail. No raw secrets or personal data: see `excerpt`. */
 export interface DecisionEvent {
@@ -30,6 +31,10 @@ export interface DecisionEvent {
   readonly latencyUs: number;
   /** At most 160 characters of the checked text with secrets and personal data cut out; empty when that cannot be guaranteed. */
   readonly excerpt: string;
+  /** Length of the checked text in code points (for drift; absent in events written before it was recorded). */
+  readonly textLength?: number;
+  /** The checked text's dominant script, a cheap guess (src/monitor/script.ts): latin, cyrillic, han, ... */
+  readonly script?: string;
 }
 
 /** Something an administrator did (reload, key created or revoked). */
@@ -115,7 +120,7 @@ export interface StoredKey {
   readonly revoked: boolean;
 }
 
-export interface EventStore {
+export interface EventStore extends EventAggregates {
   /** Where the events go, without credentials. */
   readonly description: string;
   /** Connects and applies migrations. */

@@ -2,6 +2,7 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import type { EventAggregates } from "./aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 interface Reply {
@@ -96,6 +97,21 @@ export class WorkerEventStore implements EventStore {
   async putKey(key: StoredKey): Promise<void> {
     await this.ready();
     return this.call("putKey", key);
+  }
+
+  // The aggregate queries, answered by the SQL store in the worker.
+  decisionSeries: EventAggregates["decisionSeries"] = (query) => this.forward("decisionSeries", query);
+  topPrincipals: EventAggregates["topPrincipals"] = (query) => this.forward("topPrincipals", query);
+  categoryCounts: EventAggregates["categoryCounts"] = (query) => this.forward("categoryCounts", query);
+  containment: EventAggregates["containment"] = (query) => this.forward("containment", query);
+  signalCounts: EventAggregates["signalCounts"] = (query) => this.forward("signalCounts", query);
+  searchEvents: EventAggregates["searchEvents"] = (query) => this.forward("searchEvents", query);
+  distribution: EventAggregates["distribution"] = (query) => this.forward("distribution", query);
+  mix: EventAggregates["mix"] = (query) => this.forward("mix", query);
+
+  private async forward<T>(method: keyof EventAggregates, query: unknown): Promise<T> {
+    await this.ready();
+    return this.call(method, query);
   }
 
   async close(): Promise<void> {
