@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { CATEGORY_NAMES } from "./categories.js";
+import { AccessConfig } from "./access.js";
 
 export const ROLES = ["system", "user", "assistant", "document", "tool"] as const;
 export const ACTIONS = ["allow", "flag", "redact", "block"] as const;
@@ -247,6 +248,7 @@ export const PolicySchema = z
       })
       .prefault({})
       .describe("Per-layer configuration."),
+    access: AccessConfig.prefault({}),
     streaming: z
       .strictObject({
         holdbackChars: z

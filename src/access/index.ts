@@ -1,0 +1,20 @@
+/**
+ * access/: enforcement for agents. Tool authorisation against the policy's
+ * `access` section (tools.ts: roles, argument schemas, allowlists in
+ * constraints.ts, approval), provenance of untrusted content in a conversation
+ * (provenance.ts), spotlighting of untrusted content (spotlight.ts), tool calls
+ * in OpenAI completions and how a decided call is removed, replaced or held
+ * (completion.ts), and the in-memory store of calls held for approval
+ * (approvals.ts). Pure functions of policy, messages and roles, usable without
+ * the gateway. May import policy/ and util/; never the guard, the gateway, the
+ * CLI or the store.
+ */
+export { AccessControl, authorizeToolCalls, createAccessControl, EFFECT_RANK } from "./tools.js";
+export type { AuthorizationRequest, AuthorizationResult, ToolCall, ToolCallOutcome, ToolCallReason, ToolCallVerdict } from "./tools.js";
+export { analyzeConversation, conversationTexts, provenanceOf } from "./provenance.js";
+export type { ConversationMessage, ConversationProvenance, ConversationText, ProvenanceOptions } from "./provenance.js";
+export { spotlight, spotlightInstruction, type SpotlightOptions, type SpotlightResult } from "./spotlight.js";
+export { completionCalls, messageCalls, rewriteMessage } from "./completion.js";
+export type { BulwarkToolReport, CallResolution, DeniedEntry, OnDeny, PendingEntry, ProposedCall } from "./completion.js";
+export { ApprovalStore, type Approval, type ApprovalCall, type ApprovalStatus, type ApprovalStoreOptions, type DecideResult, type HoldRequest } from "./approvals.js";
+export { canonicalDomain, valuesAt } from "./constraints.js";
