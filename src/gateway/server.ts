@@ -15,6 +15,7 @@ import type { Decision } from "../guard/types.js";
 import type { EventStore } from "../store/types.js";
 import { EventWriter } from "../store/writer.js";
 import { registerAdminRoutes } from "./admin.js";
+import { GatewayAgency, registerApprovalRoutes, type RequestAgency } from "./agency.js";
 import { guardTexts, parseChatRequest, refusalMessage, requestTexts, responseTexts, type AggregateDecision, type ChatRequest } from "./chat.js";
 import { ConfigError, loadConfigFile, type LoadedConfig } from "./config.js";
 import { badRequest, fromFrameworkError, GatewayError, type OpenAIErrorBody } from "./errors.js";
@@ -127,6 +128,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...(previous ? { previous } : {}),
     }));
   let runtime = await buildRuntime(await inputsFor(options.loaded));
+  const agency = new GatewayAgency(writer);
+  agency.prepare(runtime);
   const streamGuard =
     options.streamGuardFactory ?? ((current: Runtime): OutputStreamGuard => new CheckerStreamGuard(current.guard));
 
@@ -265,6 +268,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     enforceTokenLimit(chat, grant.maxTokens, current.loaded.config.upstream.maxTokensField);
 
     const context = { requestId: request.id, principal: principal.id, keyId: principal.keyId, route: "/v1/chat/completions", model: chat.model };
+    const agent = agency.begin(current, chat, { requestId: request.id, principal, route: context.route, model: chat.model });
     const input = await guardTexts(current.guard, requestTexts(chat), "input");
     record(input.checked.map(({ decision, item }) => ({ decision, location: item.location })), context);
     noteDecision(info, input);
@@ -274,6 +278,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const { decision, item } = input.decisive!;
       throw new GatewayError(400, "guardrail_violation", "input_blocked", refusalMessage("input", decision), item.location, decision.id);
     }
+    agent?.afterInput(input, chat);
 
     const abort = new AbortController();
     reply.raw.once("close", () => {
@@ -281,7 +286,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     });
     const response = await callUpstream(current, { method: "POST", path: "/chat/completions", body: JSON.stringify(chat), requestId: request.id, signal: abort.signal }, request);
     const isStream = chat.stream === true && response.status < 300 && String(response.headers["content-type"] ?? "").includes("text/event-stream");
-    if (isStream) return streamResponse(current, request, reply, response, input, context, abort.signal);
+    if (isStream) return streamResponse(current, request, reply, response, input, context, abort.signal, agent);
 
     const body = await readUpstreamJson(response);
     if (response.status >= 300) throw upstreamStatusError(response.status, body);
@@ -297,6 +302,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     // Token log-probabilities repeat the text token by token: after a rewrite they would restore what was removed.
     if (output.checked.some(({ decision, item }) => decision.text !== item.text || decision.action === "redact")) stripLogprobs(body);
+    agent?.reviewCompletion(body);
     reply.type("application/json");
     return JSON.stringify(body);
   });
@@ -324,6 +330,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     input: AggregateDecision,
     context: Omit<DecisionContext, "location">,
     signal: AbortSignal,
+    agent: RequestAgency | null,
   ): Promise<void> {
     reply.hijack();
     const raw = reply.raw;
@@ -364,6 +371,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return failure;
       },
       blockedError: (decision, location) => new GatewayError(400, "guardrail_violation", "output_blocked", refusalMessage("output", decision), location, decision.id).body(),
+      ...(agent?.streamReviewer() ? { reviewToolCalls: agent.streamReviewer()! } : {}),
     });
     if (!response.body.destroyed) response.body.destroy();
     record(result.decisions, context);
@@ -375,6 +383,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (!raw.destroyed) raw.end();
   }
 
+  registerApprovalRoutes(app, agency, () => runtime, writer);
   registerAdminRoutes(app, {
     runtime: () => runtime,
     store,

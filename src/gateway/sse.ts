@@ -12,6 +12,7 @@
  */
 import type { Decision } from "../guard/types.js";
 import type { OpenAIErrorBody } from "./errors.js";
+import type { StreamToolReviewer } from "./agency.js";
 import { StreamBlockedError, type OutputStreamGuard } from "./stream-guard.js";
 
 /** Longest single event accepted from the upstream (a larger one is treated as a broken stream). */
@@ -88,6 +89,15 @@ export interface RelayOptions {
   readonly clientGone: () => boolean;
   readonly upstreamError: (error: unknown) => OpenAIErrorBody;
   readonly blockedError: (decision: Decision, location: string) => OpenAIErrorBody;
+  /** Reviews a choice's assembled tool calls before they are sent (tool authorisation); none: sent as checked. */
+  readonly reviewToolCalls?: StreamToolReviewer;
+}
+
+/** The tool-call reviewer refused the response (policy onDeny: block). */
+class ToolCallsRefused extends Error {
+  constructor(readonly body: OpenAIErrorBody) {
+    super(body.error.message);
+  }
 }
 
 interface ToolCallState {
@@ -207,12 +217,21 @@ export async function relayStream(options: RelayOptions): Promise<RelayResult> {
         const args = await checkedText(call.arguments, location);
         calls.push({ index: toolIndex, ...(call.id ? { id: call.id } : {}), type: call.type ?? "function", function: { name: call.name, arguments: args } });
       }
-      if (calls.length > 0) await emitDelta(state.index, { tool_calls: calls });
+      let legacy: Json | undefined;
       if (state.legacyFunctionCall) {
         const args = await checkedText(state.legacyFunctionCall.arguments, `choices[${state.index}].delta.function_call.arguments`);
-        await emitDelta(state.index, { function_call: { name: state.legacyFunctionCall.name, arguments: args } });
+        legacy = { name: state.legacyFunctionCall.name, arguments: args };
       }
-      await emitDelta(state.index, {}, state.finishReason ?? "stop");
+      // Tool authorisation (gateway/agency.ts) sees every assembled call before any of it is sent.
+      const review = options.reviewToolCalls && (calls.length > 0 || legacy) ? options.reviewToolCalls(state.index, { tool_calls: calls, ...(legacy ? { function_call: legacy } : {}) }, state.finishReason ?? "stop") : undefined;
+      if (review?.error) throw new ToolCallsRefused(review.error);
+      if (review?.note) await emitDelta(state.index, { content: review.note });
+      const sendCalls = review ? review.toolCalls : calls;
+      const sendLegacy = review ? review.functionCall : legacy;
+      if (sendCalls.length > 0) await emitDelta(state.index, { tool_calls: sendCalls });
+      if (sendLegacy) await emitDelta(state.index, { function_call: sendLegacy });
+      if (review?.report) await emit({ ...envelope, choices: [{ index: state.index, delta: {}, finish_reason: review.finishReason }], bulwark: review.report });
+      else await emitDelta(state.index, {}, review?.finishReason ?? state.finishReason ?? "stop");
     }
     if (usage !== undefined) await emit({ ...envelope, choices: [], usage });
     await options.write("data: [DONE]\n\n");
@@ -254,6 +273,7 @@ export async function relayStream(options: RelayOptions): Promise<RelayResult> {
     collect();
     return { outcome: "completed", decisions: recorded };
   } catch (error) {
+    if (error instanceof ToolCallsRefused) return await fail(error.body, "blocked");
     if (error instanceof StreamBlockedError) {
       const location = (error as StreamBlockedError & { location?: string }).location ?? "choices[0].delta.content";
       return await fail(options.blockedError(error.decision, location), "blocked", error.decision);
