@@ -7,4 +7,5 @@
  */
 export * from "./guard/index.js";
 export * from "./policy/index.js";
+export * from "./access/index.js";
 export { VERSION } from "./version.js";
