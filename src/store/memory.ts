@@ -2,7 +2,7 @@
 import { indexedColumns, typeMatches } from "./columns.js";
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import { MemoryAggregates } from "./memory-aggregates.js";
-import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
+import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 interface Row {
   seq: number;
@@ -22,6 +22,7 @@ export class MemoryEventStore implements EventStore {
   readonly rows: Row[] = [];
   private readonly ids = new Set<string>();
   private readonly keys = new Map<string, StoredKey>();
+  private readonly incidents = new Map<string, IncidentRow>();
   head = { seq: 0, hash: GENESIS_HASH };
   private readonly aggregates = new MemoryAggregates(() => this.rows.map(toStored));
   /** When set, appends fail (tests of an unavailable store). */
@@ -93,6 +94,22 @@ export class MemoryEventStore implements EventStore {
   async putKey(key: StoredKey): Promise<void> {
     const existing = this.keys.get(key.id);
     this.keys.set(key.id, existing ? { ...existing, revoked: existing.revoked || key.revoked } : key);
+  }
+
+  async putIncident(row: IncidentRow): Promise<void> {
+    this.incidents.set(row.id, { ...row });
+  }
+
+  async getIncident(id: string): Promise<IncidentRow | null> {
+    return this.incidents.get(id) ?? null;
+  }
+
+  async listIncidents(query: IncidentQuery): Promise<IncidentRow[]> {
+    const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+    return [...this.incidents.values()]
+      .filter((row) => (query.status === undefined || row.status === query.status) && (query.beforeId === undefined || row.id < query.beforeId))
+      .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+      .slice(0, limit);
   }
 
   async close(): Promise<void> {}

@@ -9,7 +9,7 @@
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import { indexedColumns } from "./columns.js";
 import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
-import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
+import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
   query<Row extends object>(text: string, params?: readonly unknown[]): Promise<Row[]>;
@@ -60,6 +60,21 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 2,
     name: "signal events: their type, indexed",
     statements: (s) => [`alter table ${s}.events add column type text`, `create index events_type on ${s}.events (type, seq) where type is not null`],
+  },
+  {
+    version: 3,
+    name: "incidents (monitor/incidents.ts): status and rule indexed, the record as JSON",
+    statements: (s) => [
+      `create table ${s}.incidents (
+         id text primary key,
+         rule text not null,
+         status text not null,
+         severity text not null,
+         opened_at timestamptz not null,
+         updated_at timestamptz not null,
+         payload text not null)`,
+      `create index incidents_status on ${s}.incidents (status, id)`,
+    ],
   },
   AGGREGATE_MIGRATION,
 ];
@@ -210,9 +225,57 @@ export class SqlEventStore implements EventStore {
     );
   }
 
+  async putIncident(row: IncidentRow): Promise<void> {
+    await this.driver.query(
+      `insert into ${this.s}.incidents (id, rule, status, severity, opened_at, updated_at, payload) values ($1, $2, $3, $4, $5, $6, $7)
+       on conflict (id) do update set status = excluded.status, severity = excluded.severity, updated_at = excluded.updated_at, payload = excluded.payload`,
+      [row.id, row.rule, row.status, row.severity, row.openedAt, row.updatedAt, row.payload],
+    );
+  }
+
+  async getIncident(id: string): Promise<IncidentRow | null> {
+    const [row] = await this.driver.query<IncidentSqlRow>(`select id, rule, status, severity, opened_at, updated_at, payload from ${this.s}.incidents where id = $1`, [id]);
+    return row ? toIncident(row) : null;
+  }
+
+  async listIncidents(query: IncidentQuery): Promise<IncidentRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.status !== undefined) where.push(`status = $${params.push(query.status)}`);
+    if (query.beforeId !== undefined) where.push(`id < $${params.push(query.beforeId)}`);
+    params.push(Math.min(Math.max(query.limit ?? 100, 1), 1000));
+    const rows = await this.driver.query<IncidentSqlRow>(
+      `select id, rule, status, severity, opened_at, updated_at, payload from ${this.s}.incidents ${where.length ? "where " + where.join(" and ") : ""} order by id desc limit $${params.length}`,
+      params,
+    );
+    return rows.map(toIncident);
+  }
+
   close(): Promise<void> {
     return this.driver.close();
   }
+}
+
+interface IncidentSqlRow {
+  id: string;
+  rule: string;
+  status: string;
+  severity: string;
+  opened_at: Date | string;
+  updated_at: Date | string;
+  payload: string;
+}
+
+function toIncident(row: IncidentSqlRow): IncidentRow {
+  return {
+    id: row.id,
+    rule: row.rule,
+    status: row.status as IncidentRow["status"],
+    severity: row.severity,
+    openedAt: new Date(row.opened_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+    payload: row.payload,
+  };
 }
 
 interface EventRow {

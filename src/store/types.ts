@@ -120,6 +120,29 @@ export interface StoredKey {
   readonly revoked: boolean;
 }
 
+/**
+ * An incident as the store keeps it (monitor/incidents.ts owns its shape): the
+ * columns that lists filter and sort by, and the whole record as JSON. Incident
+ * changes are also signal events (incident.*), so the audit chain holds them too.
+ */
+export interface IncidentRow {
+  /** A sortable id: ordering by id is ordering by opening time. */
+  readonly id: string;
+  readonly rule: string;
+  readonly status: "open" | "acknowledged" | "resolved";
+  readonly severity: string;
+  readonly openedAt: string;
+  readonly updatedAt: string;
+  readonly payload: string;
+}
+
+export interface IncidentQuery {
+  readonly status?: IncidentRow["status"];
+  readonly limit?: number;
+  /** Only incidents with an id below this (paging backwards from the newest). */
+  readonly beforeId?: string;
+}
+
 export interface EventStore extends EventAggregates {
   /** Where the events go, without credentials. */
   readonly description: string;
@@ -133,5 +156,10 @@ export interface EventStore extends EventAggregates {
   listKeys(): Promise<StoredKey[]>;
   /** Adds a key, or revokes one (revoked keys stay listed, so their ids are not reused). */
   putKey(key: StoredKey): Promise<void>;
+  /** Inserts an incident or replaces the stored one with the same id. */
+  putIncident(row: IncidentRow): Promise<void>;
+  getIncident(id: string): Promise<IncidentRow | null>;
+  /** Newest first. */
+  listIncidents(query: IncidentQuery): Promise<IncidentRow[]>;
   close(): Promise<void>;
 }

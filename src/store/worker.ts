@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { EventAggregates } from "./aggregates.js";
-import type { AuditEvent, EventQuery, EventStore, StoredEvent, StoredKey, VerifyResult } from "./types.js";
+import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 interface Reply {
   readonly id: number;
@@ -97,6 +97,18 @@ export class WorkerEventStore implements EventStore {
   async putKey(key: StoredKey): Promise<void> {
     await this.ready();
     return this.call("putKey", key);
+  }
+  async putIncident(row: IncidentRow): Promise<void> {
+    await this.ready();
+    return this.call("putIncident", row);
+  }
+  async getIncident(id: string): Promise<IncidentRow | null> {
+    await this.ready();
+    return this.call("getIncident", id);
+  }
+  async listIncidents(query: IncidentQuery): Promise<IncidentRow[]> {
+    await this.ready();
+    return this.call("listIncidents", query);
   }
 
   // The aggregate queries, answered by the SQL store in the worker.

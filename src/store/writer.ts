@@ -51,6 +51,7 @@ export class EventWriter {
   private lastAlarmAt = 0;
   private gap: { dropped: number; first: string; last: string } | undefined;
   private closed = false;
+  private readonly listeners = new Set<(event: AuditEvent) => void>();
 
   constructor(
     private readonly store: EventStore,
@@ -58,8 +59,27 @@ export class EventWriter {
     private readonly hooks: WriterHooks = {},
   ) {}
 
+  /**
+   * Calls the listener with every event handed to enqueue (also those then dropped), synchronously and in
+   * order, before it is written: how the monitor (incidents, alerts) sees what the gateway records without
+   * polling the store. Listeners must be quick; one that throws is ignored. Returns the unsubscribe function.
+   */
+  observe(listener: (event: AuditEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => void this.listeners.delete(listener);
+  }
+
   /** Queues an event; false when it had to be dropped (buffer full). */
   enqueue(event: AuditEvent): boolean {
+    if (this.listeners.size > 0) {
+      for (const listener of this.listeners) {
+        try {
+          listener(event);
+        } catch {
+          // A monitoring listener must never cost the audit trail an event.
+        }
+      }
+    }
     if (this.buffer.length >= this.options.bufferSize) {
       this.dropped++;
       const now = new Date().toISOString();
