@@ -121,14 +121,57 @@ export class RequestAgency {
     private readonly context: AgencyContext,
   ) {}
 
-  /** After the input guard: counts flagged input as untrusted, and spotlights untrusted content on its way upstream. */
+  /**
+   * After the input guard: offers the model only the tools the caller may call, counts flagged input as
+   * untrusted, and spotlights untrusted content on its way upstream.
+   */
   afterInput(input: AggregateDecision, chat: ChatRequest): void {
+    if (this.control.active) this.offerGrantedTools(chat as Record<string, unknown>);
     const flagged = this.access.provenance.flaggedInput ? input.checked.filter(({ decision }) => decision.action === "flag").map(({ item }) => item.location) : [];
     this.provenance = provenanceOf(this.texts, { flagged });
     if (this.access.spotlight.enabled && this.provenance.tainted) {
       const result = spotlight(chat.messages as ConversationMessage[], { mode: this.access.spotlight.mode, marker: this.access.spotlight.marker, untrusted: this.provenance.untrusted });
       (chat as { messages: unknown[] }).messages = result.messages;
     }
+  }
+
+  /**
+   * Least privilege on the way in: the request's `tools` (and legacy `functions`) lose the entries the caller
+   * may not call, so the model is not offered them. A `tool_choice` that forces a removed tool is refused.
+   */
+  private offerGrantedTools(chat: Record<string, unknown>): void {
+    const roles = this.context.principal.roles;
+    const allowed = (name: unknown): boolean => typeof name === "string" && this.control.effectOf(name) !== undefined && this.control.granted(roles, name);
+    const removed: string[] = [];
+    if (Array.isArray(chat.tools)) {
+      chat.tools = chat.tools.filter((tool: unknown) => {
+        const name = (tool as { function?: { name?: unknown } } | null)?.function?.name;
+        if ((tool as { type?: unknown } | null)?.type !== "function" || allowed(name)) return true;
+        removed.push(String(name));
+        return false;
+      });
+      if ((chat.tools as unknown[]).length === 0) delete chat.tools;
+    }
+    if (Array.isArray(chat.functions)) {
+      chat.functions = chat.functions.filter((fn: unknown) => {
+        const name = (fn as { name?: unknown } | null)?.name;
+        if (allowed(name)) return true;
+        removed.push(String(name));
+        return false;
+      });
+      if ((chat.functions as unknown[]).length === 0) delete chat.functions;
+    }
+    if (removed.length === 0) return;
+    const forced = chat.tool_choice && typeof chat.tool_choice === "object" ? (chat.tool_choice as { function?: { name?: unknown } }).function?.name : undefined;
+    const forcedLegacy = chat.function_call && typeof chat.function_call === "object" ? (chat.function_call as { name?: unknown }).name : undefined;
+    for (const name of [forced, forcedLegacy]) {
+      if (typeof name === "string" && removed.includes(name)) {
+        throw new GatewayError(403, "permission_error", "tool_not_granted", `Your key may not call the tool ${JSON.stringify(name.slice(0, 64))}, so the request cannot force it.`, forced === name ? "tool_choice" : "function_call");
+      }
+    }
+    // Without any tools left, a tool_choice other than none/auto would be rejected upstream.
+    if (!chat.tools && chat.tool_choice !== undefined && chat.tool_choice !== "none") delete chat.tool_choice;
+    if (!chat.functions && chat.function_call !== undefined && chat.function_call !== "none") delete chat.function_call;
   }
 
   private conversation(): ConversationProvenance {

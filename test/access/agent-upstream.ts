@@ -4,7 +4,8 @@
  * way an obedient model would: it follows the user, and it also follows an
  * instruction planted in a tool result (that is the point of the scenario).
  *
- * Models: `agent` (the obedient mail assistant), `agent-bad` (answers with broken
+ * Models: `agent` (the obedient mail assistant), `agent-legacy` (the same, with the
+ * legacy `function_call`), `agent-bad` (answers with broken
  * tool calls: malformed JSON, an unknown tool, oversized arguments, an entry that
  * is not an object).
  */
@@ -67,6 +68,26 @@ function badCalls(): Call[] {
   ];
 }
 
+/** The same agent speaking the legacy `function_call` protocol. */
+function legacy(res: ServerResponse, model: string, call: Call | undefined, stream: boolean): void {
+  const finish = call ? "function_call" : "stop";
+  if (!stream) {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ id: "chatcmpl-agent", object: "chat.completion", created: 1_700_000_000, model, choices: [{ index: 0, message: { role: "assistant", content: null, ...(call ? { function_call: call } : {}) }, finish_reason: finish }] }));
+    return;
+  }
+  const chunk = (delta: Json, finishReason: string | null = null): string =>
+    `data: ${JSON.stringify({ id: "chatcmpl-agent", object: "chat.completion.chunk", created: 1_700_000_000, model, choices: [{ index: 0, delta, finish_reason: finishReason }] })}\n\n`;
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  res.write(chunk({ role: "assistant", content: null }));
+  if (call) {
+    res.write(chunk({ function_call: { name: call.name, arguments: "" } }));
+    for (let at = 0; at < call.arguments.length; at += 5) res.write(chunk({ function_call: { arguments: call.arguments.slice(at, at + 5) } }));
+  }
+  res.write(chunk({}, finish));
+  res.end("data: [DONE]\n\n");
+}
+
 export async function startAgentUpstream(): Promise<AgentUpstream> {
   const requests: Json[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -79,6 +100,7 @@ export async function startAgentUpstream(): Promise<AgentUpstream> {
       const step = model === "agent-bad" ? { calls: badCalls(), content: null } : nextStep((body.messages as Json[]) ?? []);
       const toolCalls = step.calls.map((call, index) => ({ id: `call_${index + 1}`, type: "function", function: call }));
       const finish = toolCalls.length > 0 ? "tool_calls" : "stop";
+      if (model === "agent-legacy") return legacy(res, model, step.calls[0], body.stream === true);
       if (body.stream !== true) {
         const message: Json = { role: "assistant", content: step.content, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) };
         // A tool_calls entry that is not an object at all, to see that the gateway does not trip over it.

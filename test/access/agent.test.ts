@@ -175,6 +175,21 @@ describe("agent scenario: an instruction planted in a tool result", () => {
     expect(streamed.chunks[streamed.chunks.length - 1]!.bulwark).toBeUndefined();
   });
 
+  it("checks the legacy function_call the same way, whole and streamed", async () => {
+    const whole = await post(chat, { model: "agent-legacy", messages: AFTER_READ });
+    expect(message(whole).function_call).toBeUndefined();
+    expect(finish(whole)).toBe("stop");
+    expect(whole.json.bulwark).toMatchObject({ denied: [{ name: "send_email", reason: "untrusted_arguments" }] });
+    const { raw, chunks } = await stream({ model: "agent-legacy", messages: AFTER_READ });
+    expect(raw).not.toContain("mail-keeper");
+    expect(raw).not.toContain('"function_call"');
+    expect(chunks[chunks.length - 1]).toMatchObject({ choices: [{ finish_reason: "stop" }], bulwark: { denied: [{ name: "send_email" }] } });
+    const legit = await stream({ model: "agent-legacy", messages: [SYSTEM, { role: "user", content: "Send the figures to alice@example.com" }] });
+    const sent = legit.chunks.map((chunk) => ((chunk.choices as Json[])[0]?.delta as Json | undefined)?.function_call).filter(Boolean) as Json[];
+    expect(sent).toHaveLength(1);
+    expect(JSON.parse(String(sent[0]!.arguments))).toMatchObject({ to: "alice@example.com" });
+  });
+
   it("denies a tool the caller's role does not grant", async () => {
     const response = await post(chat, { model: "agent", messages: [SYSTEM, { role: "user", content: "Send a hello to bob@example.com" }] }, LIMITED_KEY);
     expect(response.status).toBe(200);
@@ -186,6 +201,29 @@ describe("agent scenario: an instruction planted in a tool result", () => {
     const response = await post(chat, { model: "agent", messages: [SYSTEM, { role: "user", content: "Please read file notes" }] });
     expect(response.json.bulwark).toMatchObject({ denied: [{ name: "read_file", reason: "constraint_violation" }] });
     expect(String((response.json.bulwark as { denied: Json[] }).denied[0]!.message)).toContain("/etc/passwd");
+  });
+});
+
+describe("least privilege on the way in", () => {
+  const fn = (name: string) => ({ type: "function", function: { name, parameters: { type: "object" } } });
+
+  it("offers the model only the tools the caller may call", async () => {
+    const before = upstream.requests.length;
+    const response = await post(chat, { model: "agent", messages: [SYSTEM, ASK], tools: [fn("read_inbox"), fn("send_email"), fn("format_disk")] }, LIMITED_KEY);
+    expect(response.status).toBe(200);
+    expect((upstream.requests[before]!.tools as Json[]).map((tool) => (tool.function as Json).name)).toEqual(["read_inbox"]);
+    const none = await post(chat, { model: "agent", messages: [SYSTEM, ASK], tools: [fn("send_email")], tool_choice: "required" }, LIMITED_KEY);
+    expect(none.status).toBe(200);
+    expect(upstream.requests[before + 1]).not.toHaveProperty("tools");
+    expect(upstream.requests[before + 1]).not.toHaveProperty("tool_choice");
+  });
+
+  it("refuses a request that forces a tool the caller may not call", async () => {
+    const before = upstream.requests.length;
+    const response = await post(chat, { model: "agent", messages: [SYSTEM, ASK], tools: [fn("read_inbox"), fn("send_email")], tool_choice: { type: "function", function: { name: "send_email" } } }, LIMITED_KEY);
+    expect(response.status).toBe(403);
+    expect(response.json).toMatchObject({ error: { type: "permission_error", code: "tool_not_granted", param: "tool_choice" } });
+    expect(upstream.requests.length).toBe(before);
   });
 });
 
