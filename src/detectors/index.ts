@@ -6,7 +6,9 @@
  * time.
  *
  * `builtinLayers` is the registry: it turns a validated policy into the layers
- * the engine runs, in order.
+ * the engine runs, in order. It also lists the learned classifier (src/model)
+ * and the opt-in guard-model layer (src/external), which does I/O and is off
+ * unless a policy turns it on.
  */
 import type { Policy } from "../policy/schema.js";
 import type { Layer } from "../guard/types.js";
@@ -19,6 +21,7 @@ import { exfiltrationLayerFromPolicy } from "./exfiltration/index.js";
 import { outputSafetyLayerFromPolicy, structuredOutputLayerFromPolicy } from "./output-safety/index.js";
 import { createHeuristicsLayer } from "./heuristics/index.js";
 import { createClassifierLayer } from "../model/layer.js";
+import { guardModelLayerFromPolicy } from "../external/guard-model.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
 
@@ -34,6 +37,7 @@ const FACTORIES: readonly LayerFactory[] = [
   structuredOutputLayerFromPolicy,
   createHeuristicsLayer,
   (policy) => createClassifierLayer(policy),
+  (policy) => guardModelLayerFromPolicy(policy),
 ];
 
 export function builtinLayers(policy: Policy): Layer[] {

@@ -7,8 +7,11 @@
  * built-in default: all layers on, fail-closed.
  */
 import { z } from "zod";
+import { GuardModelConfig } from "./guard-model.js";
 import { CATEGORY_NAMES } from "./categories.js";
 import { AccessConfig } from "./access.js";
+import { MonitorConfig } from "./monitor.js";
+import { abuseLimitFields } from "./abuse.js";
 
 export const ROLES = ["system", "user", "assistant", "document", "tool"] as const;
 export const ACTIONS = ["allow", "flag", "redact", "block"] as const;
@@ -211,8 +214,9 @@ export const Limits = z
     maxChars: z.number().int().positive().default(128 * 1024).describe("Largest input in Unicode code points."),
     maxTokens: z.number().int().positive().default(32_768).describe("Largest input in tokens of `tokenizer`."),
     tokenizer: z.enum(["o200k_base", "cl100k_base"]).default("o200k_base").describe("Tokenizer used to count tokens (gpt-tokenizer)."),
+    ...abuseLimitFields,
   })
-  .describe("Size limits. An input over any limit is blocked with category `oversize`; it is never truncated silently.");
+  .describe("Size limits (an input over any limit is blocked with category `oversize`; it is never truncated silently), and rate limits, budgets, anomaly detection and quarantine (src/policy/abuse.ts).");
 
 export const PolicySchema = z
   .strictObject({
@@ -245,10 +249,12 @@ export const PolicySchema = z
         exfiltration: ExfiltrationConfig.prefault({}),
         outputSafety: OutputSafetyConfig.prefault({}),
         structuredOutput: StructuredOutputConfig.prefault({}),
+        guardModel: GuardModelConfig.prefault({}),
       })
       .prefault({})
       .describe("Per-layer configuration."),
     access: AccessConfig.prefault({}),
+    monitor: MonitorConfig.prefault({}),
     streaming: z
       .strictObject({
         holdbackChars: z

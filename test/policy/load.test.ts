@@ -15,10 +15,20 @@ function problemsOf(text: string) {
 }
 
 describe("policy loading", () => {
-  it("the built-in default is safe: every layer on, fail-closed", () => {
+  it("the built-in default is safe: every in-process layer on, fail-closed, and nothing that calls out (the guard model) on", () => {
     const { policy } = defaultPolicy();
     expect(policy.failureMode).toBe("closed");
-    for (const [name, layer] of Object.entries(policy.layers)) expect(layer.enabled, name).toBe(true);
+    for (const [name, layer] of Object.entries(policy.layers)) expect(layer.enabled, name).toBe(name !== "guardModel");
+  });
+
+  it("an enabled guard model needs its server and model, and says so", () => {
+    const problems = problemsOf(["version: 1", "layers:", "  guardModel:", "    enabled: true", "    protocol: chat"].join("\n"));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: "layers.guardModel.url", line: 4, expected: "the server's base URL when the layer is enabled" }),
+        expect.objectContaining({ path: "layers.guardModel.model", line: 4 }),
+      ]),
+    );
   });
 
   it("lists every problem with its path, line, expectation and what was found", () => {
