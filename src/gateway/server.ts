@@ -15,6 +15,7 @@ import type { Decision } from "../guard/types.js";
 import type { EventStore } from "../store/types.js";
 import { EventWriter } from "../store/writer.js";
 import { registerAdminRoutes } from "./admin.js";
+import { registerDashboard } from "./dashboard.js";
 import { GatewayAgency, registerApprovalRoutes, type RequestAgency } from "./agency.js";
 import { guardTexts, parseChatRequest, refusalMessage, requestTexts, responseTexts, type AggregateDecision, type ChatRequest } from "./chat.js";
 import { ConfigError, loadConfigFile, type LoadedConfig } from "./config.js";
@@ -384,6 +385,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   registerApprovalRoutes(app, agency, () => runtime, writer);
+  registerDashboard(app, { runtime: () => runtime, store, writer });
   registerAdminRoutes(app, {
     runtime: () => runtime,
     store,

@@ -1,0 +1,72 @@
+/**
+ * The other admin APIs the page calls (quarantine from limits/, incidents from
+ * the monitor), read defensively: their answers are checked field by field,
+ * and an entry that does not have the fields the page needs is skipped.
+ */
+export interface QuarantineEntry {
+  readonly principal: string;
+  readonly reason: string;
+  readonly by: string;
+  /** ISO times. */
+  readonly since: string | null;
+  readonly until: string | null;
+}
+
+export interface Incident {
+  readonly id: string;
+  readonly rule: string;
+  readonly status: "open" | "acknowledged" | "resolved";
+  readonly severity: string;
+  readonly title: string;
+  readonly openedAt: string | null;
+  readonly updatedAt: string | null;
+  readonly runbook: string | null;
+  readonly principal: string | null;
+}
+
+type Json = Record<string, unknown>;
+
+function list(value: unknown): Json[] {
+  const items = Array.isArray(value) ? value : value && typeof value === "object" ? ((value as Json).data ?? (value as Json).entries ?? (value as Json).incidents) : null;
+  return Array.isArray(items) ? items.filter((item): item is Json => item !== null && typeof item === "object") : [];
+}
+
+const text = (value: unknown): string | null => (typeof value === "string" && value !== "" ? value : null);
+
+function time(value: unknown): string | null {
+  if (typeof value === "number" && Number.isFinite(value)) return new Date(value).toISOString();
+  if (typeof value === "string" && !Number.isNaN(Date.parse(value))) return new Date(value).toISOString();
+  return null;
+}
+
+export function parseQuarantine(value: unknown): QuarantineEntry[] {
+  return list(value).flatMap((entry) => {
+    const principal = text(entry.principal);
+    if (!principal) return [];
+    return [{ principal, reason: text(entry.reason) ?? "", by: text(entry.by) ?? "", since: time(entry.since ?? entry.at ?? entry.createdAt), until: time(entry.until ?? entry.expiresAt) }];
+  });
+}
+
+const STATUSES = new Set(["open", "acknowledged", "resolved"]);
+
+export function parseIncidents(value: unknown): Incident[] {
+  return list(value).flatMap((entry) => {
+    const id = text(entry.id);
+    const status = text(entry.status);
+    if (!id || !status || !STATUSES.has(status)) return [];
+    const runbook = text(entry.runbook) ?? text(entry.runbookUrl);
+    return [
+      {
+        id,
+        rule: text(entry.rule) ?? "",
+        status: status as Incident["status"],
+        severity: text(entry.severity) ?? "",
+        title: text(entry.title) ?? text(entry.summary) ?? text(entry.rule) ?? id,
+        openedAt: time(entry.openedAt ?? entry.opened_at),
+        updatedAt: time(entry.updatedAt ?? entry.updated_at),
+        runbook: runbook && /^https?:\/\//.test(runbook) ? runbook : null,
+        principal: text(entry.principal),
+      },
+    ];
+  });
+}
