@@ -11,6 +11,9 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { LineCounter, parseDocument, isNode } from "yaml";
 import { z } from "zod";
+import { AlertsConfig } from "../monitor/alerts.js";
+import { IncidentsConfig } from "../monitor/incidents.js";
+import { ScheduleConfig } from "../monitor/schedules.js";
 import { isKeyHash } from "./identity.js";
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/, "letters, digits, dot, dash, underscore, @ (up to 128)");
@@ -105,6 +108,9 @@ export const GatewayConfigSchema = z
       })
       .prefault({}),
     drainTimeoutMs: millis(10_000, 600_000).describe("On SIGTERM: longest wait for in-flight requests before closing them."),
+    alerts: AlertsConfig.prefault({}),
+    incidents: IncidentsConfig.prefault({}),
+    schedules: z.array(ScheduleConfig).default([]).describe("Scheduled scans of this gateway (continuous re-testing); see docs/monitoring.md."),
   })
   .superRefine((config, ctx) => {
     for (const [principal, spec] of Object.entries(config.principals)) {
@@ -112,6 +118,11 @@ export const GatewayConfigSchema = z
         if (!(role in config.roles)) ctx.addIssue({ code: "custom", path: ["principals", principal, "roles", index], message: `a role defined under roles (${Object.keys(config.roles).join(", ") || "none defined"})`, input: role });
       });
     }
+    config.schedules.forEach((schedule, index) => {
+      if (!(schedule.principal in config.principals)) ctx.addIssue({ code: "custom", path: ["schedules", index, "principal"], message: "a principal defined under principals (the scan's dedicated principal)", input: schedule.principal });
+      if (config.keys.length === 0) ctx.addIssue({ code: "custom", path: ["schedules", index], message: "API keys under keys: a schedule's key would otherwise end the keyless (anonymous) mode", input: schedule.name });
+      if (config.schedules.findIndex((other) => other.name === schedule.name) !== index) ctx.addIssue({ code: "custom", path: ["schedules", index, "name"], message: "a schedule name not used before", input: schedule.name });
+    });
     const ids = new Set<string>();
     const hashes = new Set<string>();
     config.keys.forEach((key, index) => {

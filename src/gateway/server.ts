@@ -23,6 +23,7 @@ import { badRequest, fromFrameworkError, GatewayError, type OpenAIErrorBody } fr
 import { decisionEvent, type DecisionContext } from "./events.js";
 import type { Principal } from "./identity.js";
 import { GatewayMetrics } from "./metrics.js";
+import { attachMonitoring } from "./incidents.js";
 import { buildRuntime, type Runtime, type RuntimeInputs } from "./runtime.js";
 import { relayStream } from "./sse.js";
 import { CheckerStreamGuard, type OutputStreamGuard } from "./stream-guard.js";
@@ -395,6 +396,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       runtime = await buildRuntime(await inputsFor(runtime.loaded, runtime));
     },
   });
+  // Alerts, incidents and scheduled scans (src/gateway/incidents.ts): they watch the writer, off the request path.
+  const monitoring = await attachMonitoring({ app, store, writer, metrics, logger, runtime: () => runtime, onKeysChanged: async () => void (runtime = await buildRuntime(await inputsFor(runtime.loaded, runtime))) });
 
   let reloading: Promise<{ ok: true } | { ok: false; error: string }> | undefined;
   async function reload(reason: string): Promise<{ ok: true } | { ok: false; error: string }> {
@@ -427,6 +430,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   function shutdown(reason: string): Promise<ShutdownReport> {
     shutdownPromise ??= (async () => {
       shuttingDown = true;
+      void monitoring.scheduler.stop();
       const inFlightAtStart = active.size;
       logger.info({ reason, inFlight: active.size }, "shutting down: no new requests; draining in-flight ones");
       const drainTimeout = options.loaded.config.drainTimeoutMs;
@@ -446,6 +450,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }, 50);
       await app.close();
       clearInterval(idleCloser);
+      await monitoring.close().catch((error: unknown) => logger.error({ error: String(error) }, "monitoring did not close cleanly"));
       const flushed = await writer.close(Math.max(5_000, drainTimeout));
       const stats = writer.stats();
       await Promise.allSettled([store.close(), runtime.upstream.close()]);
@@ -469,7 +474,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await app.listen({ host, port: port ?? options.loaded.config.listen.port });
       const address = app.server.address();
       const bound = typeof address === "object" && address ? address.port : port;
-      return `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+      const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+      await monitoring.start(url);
+      return url;
     },
     reload,
     shutdown,

@@ -60,7 +60,7 @@ export const IncidentsConfig = z
     runbooks: z.record(ruleId, z.url()).default({}).describe("Runbook link per rule id (built-in or configured; a rule's own `runbook` wins)."),
     rules: z.array(IncidentRuleConfig).default([]),
     timelineLimit: z.number().int().min(10).max(10_000).default(500).describe("Most events kept in one incident's timeline (later ones are counted)."),
-    ignorePrincipals: z.array(z.string().min(1)).default([]).describe("Principals whose events never open or feed incidents (scheduled scans' principals are added automatically: their attacks are deliberate)."),
+    ignorePrincipals: z.array(z.string().min(1)).default([]).describe("Principals whose events never open or feed incidents, except scan.* signals (scheduled scans' principals are added automatically: their attacks are deliberate)."),
   })
   .describe("Incidents: rules, runbooks.");
 
@@ -191,7 +191,8 @@ export class IncidentEngine {
     try {
       if (event.kind === "signal" && event.type.startsWith("incident.")) return;
       if (event.kind !== "signal" && event.kind !== "decision") return;
-      if (event.principal && this.ignored.has(event.principal)) return;
+      // Ignored principals (scheduled scans) attack on purpose; their scans' own verdicts (scan.*) still count.
+      if (event.principal && this.ignored.has(event.principal) && !(event.kind === "signal" && event.type.startsWith("scan."))) return;
       for (const rule of this.rules) if (matches(rule, event)) this.matched(rule, event);
     } catch (error) {
       this.options.onError?.("incident rule evaluation failed", error);
