@@ -1,0 +1,43 @@
+/**
+ * The Redis connection the limits share between replicas, set up to fail fast:
+ * no offline queue (a command while disconnected fails at once instead of
+ * waiting), a command timeout, and commands issued in the same tick sent as one
+ * pipeline (a request's limit checks cost one round trip). ioredis reconnects
+ * on its own; `LimitsRedisState` tracks whether the connection is usable.
+ */
+import { Redis } from "ioredis";
+
+export interface LimitsRedisOptions {
+  readonly url: string;
+  readonly commandTimeoutMs?: number;
+}
+
+export function connectLimitsRedis(options: LimitsRedisOptions): Redis {
+  const client = new Redis(options.url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs ?? 100,
+    enableAutoPipelining: true,
+    connectTimeout: 2_000,
+    retryStrategy: (times) => Math.min(100 * times, 2_000),
+    lazyConnect: false,
+  });
+  return client;
+}
+
+/** Resolves once the client is ready, or after `ms` (false). */
+export function whenReady(client: Redis, ms: number): Promise<boolean> {
+  if (client.status === "ready") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      client.off("ready", onReady);
+      resolve(false);
+    }, ms);
+    timer.unref();
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    client.once("ready", onReady);
+  });
+}
