@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_MODEL, DEMO_SYSTEM_PROMPT, startDemoUpstream, type DemoUpstream } from "../../src/gateway/demo-upstream.js";
-import type { GatewayConfigInput } from "../../src/gateway/config.js";
+import { ConfigError, loadConfigFile, resolveConfig, type GatewayConfigInput } from "../../src/gateway/config.js";
 import { demoCanaries } from "../../src/redteam/targets/demo.js";
 import type { SignalEvent } from "../../src/store/types.js";
 import { ADMIN_KEY, TEST_POLICY, flushed, post, startGateway, startMockUpstream, testConfig, type MockUpstream, type TestGateway } from "./helpers.js";
@@ -309,5 +309,43 @@ describe("a scheduled scan", () => {
     expect(receiver.bodies.filter((body) => body.type === "scan.completed")).toHaveLength(1);
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/bulwark_alerts_total\{webhook="ops",outcome="deduplicated"\} 1/);
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/bulwark_scheduled_scans_total\{schedule="nightly",outcome="regression"\} 1/);
+  });
+});
+
+describe("configuration", () => {
+  it("the documented example (docs/examples/monitoring/bulwark.yaml) is valid", async () => {
+    const loaded = await loadConfigFile("docs/examples/monitoring/bulwark.yaml");
+    expect(loaded.config.alerts.webhooks.map((webhook) => webhook.format)).toEqual(["json", "slack"]);
+    expect(loaded.config.incidents.rules.map((rule) => rule.id)).toEqual(["injection-burst", "tool-denials"]);
+    expect(loaded.config.schedules[0]).toMatchObject({ name: "nightly", principal: "scanner", suite: { mutators: 1, strategies: ["single"] } });
+  });
+
+  it("names what is wrong: an unknown principal, a bad cron expression, a webhook without a URL, schedules without keys", () => {
+    const problems = (input: GatewayConfigInput): string[] => {
+      try {
+        resolveConfig(input, "test", process.cwd());
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems.map((problem) => `${problem.path}: ${problem.message}`);
+      }
+    };
+    const base = testConfig("http://127.0.0.1:9/v1");
+    const found = problems({
+      ...base,
+      alerts: { webhooks: [{ name: "ops" } as never] },
+      schedules: [
+        { name: "a", cron: "0 3 * * *", principal: "nobody", model: "m" },
+        { name: "b", cron: "every night", principal: "app", model: "m" },
+      ],
+    });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^alerts\.webhooks\.0\.url: /),
+        expect.stringMatching(/^schedules\.1\.cron: expected a cron expression/),
+      ]),
+    );
+    // Cross-field checks run once every field is valid in itself.
+    expect(problems({ ...base, schedules: [{ name: "a", cron: "0 3 * * *", principal: "nobody", model: "m" }] })).toEqual([expect.stringMatching(/^schedules\.0\.principal: expected a principal defined under principals/)]);
+    expect(problems({ ...base, keys: [], schedules: [{ name: "a", cron: "0 3 * * *", principal: "app", model: "m" }] })).toEqual([expect.stringMatching(/^schedules\.0: expected API keys under keys/)]);
   });
 });
