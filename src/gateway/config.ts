@@ -56,6 +56,12 @@ export const StoreConfig = z
   })
   .describe("The event store (audit trail).");
 
+export const RedisConfig = z.strictObject({
+  url: z.string().regex(/^rediss?:\/\/\S+$/, "a redis:// or rediss:// URL").describe("Redis server, e.g. redis://127.0.0.1:6379 (a password goes in the URL: redis://:PASSWORD@host:6379)."),
+  keyPrefix: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, "letters, digits, colon, dot, dash, underscore").default("bulwark:").describe("Prefix of every key the gateway writes (replicas that share limits use the same prefix)."),
+  commandTimeoutMs: millis(100, 10_000).describe("A Redis command not answered in this time counts as failed (limits then follow the policy's limits.rate.failureMode)."),
+});
+
 export const RoleConfig = z.strictObject({
   models: z.array(z.string().min(1)).min(1).describe("Models this role may use: exact names or patterns with `*` (e.g. `gpt-4o*`, `*`)."),
   maxTokens: z.number().int().positive().optional().describe("Largest completion a request may ask for; requests that ask for none get this limit."),
@@ -84,6 +90,7 @@ export const GatewayConfigSchema = z
     upstream: UpstreamConfig.prefault({}),
     policy: z.string().min(1).optional().describe("Guard policy file (relative to this file); the built-in policy otherwise."),
     store: StoreConfig.prefault({}),
+    redis: RedisConfig.optional().describe("Shared state for several gateway replicas (rate-limit counters, budgets, the quarantine list); each replica keeps its own in memory without it."),
     roles: z.record(name, RoleConfig).default({}),
     principals: z.record(name, PrincipalConfig).default({}),
     keys: z.array(KeyConfig).default([]).describe("API keys, stored hashed. With no keys at all, requests on a loopback address are served as principal `anonymous` (all models)."),

@@ -11,6 +11,7 @@ export type ErrorType =
   | "permission_error"
   | "not_found_error"
   | "guardrail_violation"
+  | "rate_limit_error"
   | "upstream_error"
   | "timeout_error"
   | "service_unavailable"

@@ -15,8 +15,9 @@ import type { Decision } from "../guard/types.js";
 import type { EventStore } from "../store/types.js";
 import { EventWriter } from "../store/writer.js";
 import { registerAdminRoutes } from "./admin.js";
-import { registerDashboard } from "./dashboard.js";
+import { GatewayLimits } from "./limits.js";
 import { GatewayAgency, registerApprovalRoutes, type RequestAgency } from "./agency.js";
+import { registerDashboard } from "./dashboard.js";
 import { guardTexts, parseChatRequest, refusalMessage, requestTexts, responseTexts, type AggregateDecision, type ChatRequest } from "./chat.js";
 import { ConfigError, loadConfigFile, type LoadedConfig } from "./config.js";
 import { badRequest, fromFrameworkError, GatewayError, type OpenAIErrorBody } from "./errors.js";
@@ -130,6 +131,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ...(previous ? { previous } : {}),
     }));
   let runtime = await buildRuntime(await inputsFor(options.loaded));
+  const abuse = await GatewayLimits.create({ redis: options.loaded.config.redis, policy: runtime.policy, registry: metrics.registry, writer, logger });
   const agency = new GatewayAgency(writer);
   agency.prepare(runtime);
   const streamGuard =
@@ -219,7 +221,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
     const stats = writer.stats();
-    const problems = [...(shuttingDown ? ["shutting down"] : []), ...(stats.storeUp ? [] : [`event store down: ${stats.lastError ?? "unknown"}`]), ...(writer.full ? ["event buffer full"] : [])];
+    const problems = [...(shuttingDown ? ["shutting down"] : []), ...(stats.storeUp ? [] : [`event store down: ${stats.lastError ?? "unknown"}`]), ...(writer.full ? ["event buffer full"] : []), ...abuse.problems()];
     reply.code(problems.length === 0 ? 200 : 503);
     return { status: problems.length === 0 ? "ready" : "not ready", problems, store: { ...stats, description: store.description }, upstream: runtime.upstream.description };
   });
@@ -247,6 +249,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.get("/v1/models", async (request, reply) => {
     const current = runtime;
     const principal = authenticate(request, current);
+    await abuse.admit(request, reply, current, principal, "/v1/models");
     const response = await callUpstream(current, { method: "GET", path: "/models", requestId: request.id }, request);
     const body = await readUpstreamJson(response);
     if (response.status >= 300) throw upstreamStatusError(response.status, body);
@@ -263,6 +266,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       throw new GatewayError(503, "service_unavailable", "audit_unavailable", "The audit trail cannot take more events right now; the gateway refuses requests rather than serve them unaudited.");
     }
     const principal = authenticate(request, current);
+    await abuse.admit(request, reply, current, principal, "/v1/chat/completions");
     const chat = parseChatRequest(request.body, limits.maxMessages);
     info.model = chat.model;
     const grant = current.identities.grant(principal, chat.model);
@@ -274,6 +278,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const input = await guardTexts(current.guard, requestTexts(chat), "input");
     record(input.checked.map(({ decision, item }) => ({ decision, location: item.location })), context);
     noteDecision(info, input);
+    abuse.observeInput(request, reply, principal, chat, input);
     if (input.decisive) reply.header("x-bulwark-decision-id", input.decisive.decision.id);
     reply.header("x-bulwark-action", input.action);
     if (input.action === "block") {
@@ -292,6 +297,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
     const body = await readUpstreamJson(response);
     if (response.status >= 300) throw upstreamStatusError(response.status, body);
+    abuse.recordUsage(request, principal, chat, body);
     const output = await guardTexts(current.guard, responseTexts(body), "output");
     record(output.checked.map(({ decision, item }) => ({ decision, location: item.location })), context);
     const worst = moreSevereAggregate(input, output);
@@ -385,8 +391,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (!raw.destroyed) raw.end();
   }
 
-  registerApprovalRoutes(app, agency, () => runtime, writer);
   registerDashboard(app, { runtime: () => runtime, store, writer });
+  registerApprovalRoutes(app, agency, () => runtime, writer);
+  abuse.registerAdminRoutes(app, () => runtime);
   registerAdminRoutes(app, {
     runtime: () => runtime,
     store,
@@ -405,7 +412,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     reloading ??= (async () => {
       try {
         const loaded = options.configFile ? await loadConfigFile(options.configFile) : runtime.loaded;
-        const restartOnly = (["listen", "store", "limits"] as const).filter((key) => JSON.stringify(loaded.config[key]) !== JSON.stringify(runtime.loaded.config[key]));
+        const restartOnly = (["listen", "store", "limits", "redis"] as const).filter((key) => JSON.stringify(loaded.config[key]) !== JSON.stringify(runtime.loaded.config[key]));
         const next = await buildRuntime(await inputsFor(loaded, runtime));
         const previous = runtime;
         runtime = next;
@@ -453,7 +460,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await monitoring.close().catch((error: unknown) => logger.error({ error: String(error) }, "monitoring did not close cleanly"));
       const flushed = await writer.close(Math.max(5_000, drainTimeout));
       const stats = writer.stats();
-      await Promise.allSettled([store.close(), runtime.upstream.close()]);
+      await Promise.allSettled([store.close(), runtime.upstream.close(), abuse.close()]);
       const report: ShutdownReport = { inFlightAtStart, drained, flushed, eventsWaiting: stats.waiting, eventsDropped: stats.dropped, eventsWritten: stats.written };
       (flushed ? logger.info.bind(logger) : logger.error.bind(logger))(report, flushed ? "shut down cleanly" : "shut down with events not written");
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
