@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_MODEL, DEMO_SYSTEM_PROMPT, startDemoUpstream, type DemoUpstream } from "../../src/gateway/demo-upstream.js";
-import { ConfigError, loadConfigFile, resolveConfig, type GatewayConfigInput } from "../../src/gateway/config.js";
+import { loadConfigFile, resolveConfig, type ConfigError, type GatewayConfigInput } from "../../src/gateway/config.js";
 import { demoCanaries } from "../../src/redteam/targets/demo.js";
 import type { SignalEvent } from "../../src/store/types.js";
 import { ADMIN_KEY, TEST_POLICY, flushed, post, startGateway, startMockUpstream, testConfig, type MockUpstream, type TestGateway } from "./helpers.js";
