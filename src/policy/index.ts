@@ -9,4 +9,5 @@ export * from "./categories.js";
 export * from "./schema.js";
 export * from "./load.js";
 export { policyJsonSchema } from "./json-schema.js";
+export * from "./monitor.js";
 export { AccessConfig, TOOL_EFFECTS, type AccessOptions, type ArgumentRuleOptions, type ToolEffect, type ToolSpecOptions } from "./access.js";

@@ -129,6 +129,10 @@ export interface EventPage {
   readonly nextBeforeSeq: number | null;
 }
 
+export interface LatencyQuery extends TimeWindow {
+  readonly stage?: "input" | "output";
+}
+
 export type DistributionMetric = "score" | "length";
 
 export interface DistributionQuery extends TimeWindow {
@@ -161,6 +165,8 @@ export interface EventAggregates {
   containment(query: TimeWindow): Promise<Containment>;
   signalCounts(query: SignalCountsQuery): Promise<SignalCount[]>;
   searchEvents(query: EventSearch): Promise<EventPage>;
+  /** Latency percentiles of all decisions in the window (or one stage's). */
+  latency(query: LatencyQuery): Promise<LatencyPercentiles | null>;
   /** Histograms for drift (per principal and route). */
   distribution(query: DistributionQuery): Promise<DistributionRow[]>;
   /** Script and block counts for drift (per principal and route). */

@@ -20,6 +20,8 @@ import {
   type EventAggregates,
   type EventPage,
   type EventSearch,
+  type LatencyPercentiles,
+  type LatencyQuery,
   type MixRow,
   type PrincipalCount,
   type SignalCount,
@@ -71,6 +73,18 @@ export class MemoryAggregates implements EventAggregates {
       if (counts.total === 0) return emptyBucket(start);
       return { start: new Date(start).toISOString(), ...counts, blockRate: counts.block / counts.total, latencyUs: percentilesOf(histogram) };
     });
+  }
+
+  async latency(query: LatencyQuery): Promise<LatencyPercentiles | null> {
+    const window = checkWindow(query, "latency");
+    if (query.stage !== undefined && query.stage !== "input" && query.stage !== "output") throw new AggregateQueryError(`latency: stage must be input or output, got ${JSON.stringify(query.stage)}`);
+    const histogram = new Map<number, number>();
+    for (const event of this.decisions(window.since, window.until)) {
+      if (query.stage !== undefined && event.stage !== query.stage) continue;
+      const bin = Math.min(binOf(event.latencyUs, LATENCY_BOUNDS), LATENCY_BOUNDS.length - 1);
+      histogram.set(bin, (histogram.get(bin) ?? 0) + 1);
+    }
+    return percentilesOf(histogram);
   }
 
   async topPrincipals(query: TopPrincipalsQuery): Promise<PrincipalCount[]> {

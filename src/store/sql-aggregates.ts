@@ -37,6 +37,8 @@ import {
   type EventAggregates,
   type EventPage,
   type EventSearch,
+  type LatencyPercentiles,
+  type LatencyQuery,
   type LayerFault,
   type MixRow,
   type PrincipalCount,
@@ -305,6 +307,20 @@ export class SqlAggregates implements EventAggregates {
         latencyUs: percentilesOf(histograms.get(start) ?? new Map()),
       };
     });
+  }
+
+  async latency(query: LatencyQuery): Promise<LatencyPercentiles | null> {
+    const window = checkWindow(query, "latency");
+    if (query.stage !== undefined && query.stage !== "input" && query.stage !== "output") throw new AggregateQueryError(`latency: stage must be input or output, got ${JSON.stringify(query.stage)}`);
+    const params: unknown[] = [];
+    const parts = split(window, params);
+    const stage = query.stage === undefined ? "" : ` and stage = $${params.push(query.stage)}`;
+    const sources = [
+      `select least(width_bucket(latency_us, ${bigintArray(LATENCY_BOUNDS)}), ${LATENCY_BOUNDS.length - 1}) bin, count(*) n from ${this.s}.events where kind = 'decision' and ${parts.raw}${stage} group by 1`,
+    ];
+    if (parts.rollup) sources.push(`select bin, n from ${this.s}.agg_latency_hour where ${parts.rollup}${stage}`);
+    const rows = await this.client.query<{ bin: number; n: string | number }>(`select bin, sum(n) n from (${sources.join(" union all ")}) t group by bin`, params);
+    return percentilesOf(new Map(rows.map((row) => [Number(row.bin), num(row.n)])));
   }
 
   async topPrincipals(query: TopPrincipalsQuery): Promise<PrincipalCount[]> {

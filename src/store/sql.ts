@@ -99,6 +99,7 @@ export class SqlEventStore implements EventStore {
   // The aggregate queries (sql-aggregates.ts).
   decisionSeries: SqlAggregates["decisionSeries"] = (query) => this.aggregates.decisionSeries(query);
   topPrincipals: SqlAggregates["topPrincipals"] = (query) => this.aggregates.topPrincipals(query);
+  latency: SqlAggregates["latency"] = (query) => this.aggregates.latency(query);
   categoryCounts: SqlAggregates["categoryCounts"] = (query) => this.aggregates.categoryCounts(query);
   containment: SqlAggregates["containment"] = (query) => this.aggregates.containment(query);
   signalCounts: SqlAggregates["signalCounts"] = (query) => this.aggregates.signalCounts(query);

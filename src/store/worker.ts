@@ -114,6 +114,7 @@ export class WorkerEventStore implements EventStore {
   // The aggregate queries, answered by the SQL store in the worker.
   decisionSeries: EventAggregates["decisionSeries"] = (query) => this.forward("decisionSeries", query);
   topPrincipals: EventAggregates["topPrincipals"] = (query) => this.forward("topPrincipals", query);
+  latency: EventAggregates["latency"] = (query) => this.forward("latency", query);
   categoryCounts: EventAggregates["categoryCounts"] = (query) => this.forward("categoryCounts", query);
   containment: EventAggregates["containment"] = (query) => this.forward("containment", query);
   signalCounts: EventAggregates["signalCounts"] = (query) => this.forward("signalCounts", query);
