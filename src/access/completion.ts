@@ -58,7 +58,7 @@ function callOf(raw: unknown, fallbackId?: string): (ToolCall & { arguments: str
   // Arguments that are not a string (some servers send an object) are judged as their JSON text.
   const args = typeof fn.arguments === "string" ? fn.arguments : fn.arguments === undefined ? "" : (JSON.stringify(fn.arguments) ?? "");
   const id = typeof call.id === "string" ? call.id : fallbackId;
-  return { ...(id ? { id } : {}), name, arguments: args };
+  return id ? { id, name, arguments: args } : { name, arguments: args };
 }
 
 /** The calls one message proposes. A tool_calls entry that is not an object is reported as a call without a name (denied as unknown). */

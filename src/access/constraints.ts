@@ -37,10 +37,14 @@ class DomainSet {
 /** A plain address: no display name, comments, quotes, lists or whitespace; one @. */
 const PLAIN_ADDRESS = /^[^\s@<>()[\]\\,;:"]{1,64}@([^\s@<>()[\]\\,;:"]{1,253})$/u;
 
+const LOWER_ASCII_HOST = /^[a-z0-9.-]+$/;
+
 /** The lower-case ASCII (punycode) form of a domain, or null if it is not a valid host name. */
 export function canonicalDomain(domain: string): string | null {
   const trimmed = domain.endsWith(".") ? domain.slice(0, -1) : domain;
   if (trimmed.length === 0 || trimmed.length > 253) return null;
+  // The common case, already lower-case ASCII: nothing for IDNA to map.
+  if (LOWER_ASCII_HOST.test(trimmed)) return trimmed.includes("..") || trimmed.startsWith(".") || trimmed.startsWith("-") ? null : trimmed;
   const ascii = domainToASCII(trimmed.normalize("NFC"));
   if (!ascii || !/^[a-z0-9.-]+$/.test(ascii) || ascii.includes("..") || ascii.startsWith(".") || ascii.startsWith("-")) return null;
   return ascii;

@@ -131,67 +131,87 @@ export class AccessControl {
   }
 
   authorize(request: AuthorizationRequest): AuthorizationResult {
+    const calls = request.calls;
+    const verdicts: ToolCallVerdict[] = new Array<ToolCallVerdict>(calls.length);
     if (!this.active) {
-      return { active: false, verdicts: request.calls.map((call, index) => ({ index, ...(call.id ? { id: call.id } : {}), name: call.name, outcome: "allow", message: "Tool calls are not checked (the policy declares no tools)." })), allowed: true, tainted: false };
+      for (let index = 0; index < calls.length; index++) verdicts[index] = verdict(index, calls[index]!, "allow", undefined, "Tool calls are not checked (the policy declares no tools).");
+      return { active: false, verdicts, allowed: true, tainted: false };
     }
-    let provenance = request.provenance;
-    const lazyProvenance = (): ConversationProvenance => (provenance ??= analyzeConversation(request.messages ?? []));
-    const verdicts = request.calls.map((call, index) => this.check(call, index, request.roles, lazyProvenance));
-    return { active: true, verdicts, allowed: verdicts.every((verdict) => verdict.outcome === "allow"), tainted: provenance?.tainted ?? false };
+    // Provenance is computed only when a call needs it (a tainted-sensitive effect), once per response.
+    const flow: { provenance: ConversationProvenance | undefined; messages: readonly ConversationMessage[] } = { provenance: request.provenance, messages: request.messages ?? [] };
+    let allowed = true;
+    for (let index = 0; index < calls.length; index++) {
+      const result = this.check(calls[index]!, index, request.roles, flow);
+      verdicts[index] = result;
+      if (result.outcome !== "allow") allowed = false;
+    }
+    return { active: true, verdicts, allowed, tainted: flow.provenance?.tainted ?? false };
   }
 
-  private check(call: ToolCall, index: number, roles: readonly string[], provenance: () => ConversationProvenance): ToolCallVerdict {
+  private check(call: ToolCall, index: number, roles: readonly string[], flow: { provenance: ConversationProvenance | undefined; messages: readonly ConversationMessage[] }): ToolCallVerdict {
     const name = typeof call.name === "string" ? call.name : "";
-    const base = { index, ...(call.id ? { id: call.id } : {}), name };
-    const shown = JSON.stringify(name.slice(0, 64));
     const tool = this.tools.get(name);
-    if (!tool) return { ...base, outcome: "deny", reason: "unknown_tool", message: `The model proposed a call to ${name ? shown : "a tool without a name"}, which the policy does not declare.` };
-    const deny = (reason: ToolCallReason, message: string, extra: Partial<ToolCallVerdict> = {}): ToolCallVerdict => ({ ...base, outcome: "deny", reason, message, effect: tool.effect, ...extra });
-    if (!this.granted(roles, name)) return deny("not_granted", `The caller's role${roles.length === 1 ? "" : "s"} (${roles.join(", ") || "none"}) may not call ${shown}.`);
+    if (!tool) return verdict(index, call, "deny", "unknown_tool", `The model proposed a call to ${name ? shown(name) : "a tool without a name"}, which the policy does not declare.`);
+    if (!this.granted(roles, name)) return verdict(index, call, "deny", "not_granted", `The caller's role${roles.length === 1 ? "" : "s"} (${roles.join(", ") || "none"}) may not call ${shown(name)}.`, tool.effect);
 
     let args: unknown;
     if (typeof call.arguments === "string") {
-      if (call.arguments.length > this.options.maxArgumentChars) return deny("oversize_arguments", `The arguments of ${shown} are ${call.arguments.length} characters long; the policy allows ${this.options.maxArgumentChars}.`);
+      if (call.arguments.length > this.options.maxArgumentChars) {
+        return verdict(index, call, "deny", "oversize_arguments", `The arguments of ${shown(name)} are ${call.arguments.length} characters long; the policy allows ${this.options.maxArgumentChars}.`, tool.effect);
+      }
       try {
         args = call.arguments.trim() === "" ? {} : JSON.parse(call.arguments);
       } catch (error) {
-        return deny("invalid_arguments", `The arguments of ${shown} are not valid JSON (${(error as Error).message.slice(0, 120)}).`);
+        return verdict(index, call, "deny", "invalid_arguments", `The arguments of ${shown(name)} are not valid JSON (${(error as Error).message.slice(0, 120)}).`, tool.effect);
       }
     } else {
       args = call.arguments;
     }
-    if (args === null || typeof args !== "object" || Array.isArray(args)) return deny("invalid_arguments", `The arguments of ${shown} must be a JSON object, found ${args === null ? "null" : Array.isArray(args) ? "an array" : typeof args}.`);
+    if (args === null || typeof args !== "object" || Array.isArray(args)) {
+      return verdict(index, call, "deny", "invalid_arguments", `The arguments of ${shown(name)} must be a JSON object, found ${args === null ? "null" : Array.isArray(args) ? "an array" : typeof args}.`, tool.effect);
+    }
     if (tool.validate && !tool.validate(args)) {
       const error = tool.validate.errors?.[0];
       const where = error?.instancePath ? `argument ${error.instancePath.slice(1).replace(/\//g, ".")}` : "the arguments";
-      return deny("schema_violation", `The call to ${shown} was refused: ${where} ${error?.message ?? "do not match the tool's schema"}.`);
+      return verdict(index, call, "deny", "schema_violation", `The call to ${shown(name)} was refused: ${where} ${error?.message ?? "do not match the tool's schema"}.`, tool.effect);
     }
     for (const rule of tool.rules) {
       const problem = checkRule(rule, args);
-      if (problem) return deny("constraint_violation", `The call to ${shown} was refused: ${problem}.`);
+      if (problem) return verdict(index, call, "deny", "constraint_violation", `The call to ${shown(name)} was refused: ${problem}.`, tool.effect);
     }
 
-    const flow = this.options.provenance;
     if (this.provenanceEffects.has(tool.effect)) {
-      const conversation = provenance();
+      const conversation = (flow.provenance ??= analyzeConversation(flow.messages));
       if (conversation.tainted) {
         const untrusted = untrustedValues(args, tool.trustedPaths, conversation);
         if (untrusted.length > 0) {
-          const message = `The call to ${shown} (${tool.effect}) uses ${untrusted.length === 1 ? "a value" : "values"} (${untrusted.slice(0, 3).join(", ")}) that did not come from the user or the application, after untrusted content (a tool result or document) entered the conversation.`;
-          if (flow.action === "approval") return this.holdOrDeny(base, tool, `${message} It needs a person's approval.`, untrusted);
-          return deny("untrusted_arguments", message, { untrustedArguments: untrusted });
+          const message = `The call to ${shown(name)} (${tool.effect}) uses ${untrusted.length === 1 ? "a value" : "values"} (${untrusted.slice(0, 3).join(", ")}) that did not come from the user or the application, after untrusted content (a tool result or document) entered the conversation.`;
+          if (this.options.provenance.action === "approval") return this.holdOrDeny(index, call, tool, `${message} It needs a person's approval.`, untrusted);
+          return verdict(index, call, "deny", "untrusted_arguments", message, tool.effect, untrusted);
         }
       }
     }
-    if (tool.needsApproval) return this.holdOrDeny(base, tool, `The call to ${shown} (${tool.effect}) needs a person's approval.`);
-    return { ...base, outcome: "allow", message: "Allowed.", effect: tool.effect };
+    if (tool.needsApproval) return this.holdOrDeny(index, call, tool, `The call to ${shown(name)} (${tool.effect}) needs a person's approval.`);
+    return verdict(index, call, "allow", undefined, "Allowed.", tool.effect);
   }
 
-  private holdOrDeny(base: Pick<ToolCallVerdict, "index" | "id" | "name">, tool: CompiledTool, message: string, untrusted?: string[]): ToolCallVerdict {
-    const extra = untrusted ? { untrustedArguments: untrusted } : {};
-    if (!this.options.approval.enabled) return { ...base, outcome: "deny", reason: "approval_unavailable", message: `${message} Approval is not enabled, so it was refused.`, effect: tool.effect, ...extra };
-    return { ...base, outcome: "approval", reason: untrusted ? "untrusted_arguments" : "approval_required", message, effect: tool.effect, ...extra };
+  private holdOrDeny(index: number, call: ToolCall, tool: CompiledTool, message: string, untrusted?: string[]): ToolCallVerdict {
+    if (!this.options.approval.enabled) return verdict(index, call, "deny", "approval_unavailable", `${message} Approval is not enabled, so it was refused.`, tool.effect, untrusted);
+    return verdict(index, call, "approval", untrusted ? "untrusted_arguments" : "approval_required", message, tool.effect, untrusted);
   }
+}
+
+function shown(name: string): string {
+  return JSON.stringify(name.slice(0, 64));
+}
+
+function verdict(index: number, call: ToolCall, outcome: ToolCallOutcome, reason: ToolCallReason | undefined, message: string, effect?: ToolEffect, untrusted?: string[]): ToolCallVerdict {
+  const result: { -readonly [K in keyof ToolCallVerdict]: ToolCallVerdict[K] } = { index, name: typeof call.name === "string" ? call.name : "", outcome, message };
+  if (call.id) result.id = call.id;
+  if (reason) result.reason = reason;
+  if (effect) result.effect = effect;
+  if (untrusted) result.untrustedArguments = untrusted;
+  return result;
 }
 
 /** Argument locations (dotted) whose string or number values are not trusted. Booleans and null carry no address or text. */
