@@ -67,6 +67,12 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
   const scanCounter = new Counter({ name: "bulwark_scheduled_scans_total", help: "Scheduled scan runs by schedule and outcome (passed, regression, baseline, failed).", labelNames: ["schedule", "outcome"], registers });
 
   let config: GatewayConfig = deps.runtime().loaded.config;
+  let policy = deps.runtime().policy;
+  /** Runbooks: the policy's (`monitor.runbooks`, when the policy gives them), overridden by the configuration's. */
+  const incidentsConfig = (): GatewayConfig["incidents"] => {
+    const fromPolicy = (policy.policy as { monitor?: { runbooks?: Record<string, string> } }).monitor?.runbooks ?? {};
+    return { ...config.incidents, runbooks: { ...fromPolicy, ...config.incidents.runbooks } };
+  };
   const schedules: readonly ScheduleSpec[] = config.schedules;
   const schedulePrincipals = schedules.map((schedule) => schedule.principal);
   const emit = (event: Parameters<EventWriter["enqueue"]>[0]): void => {
@@ -85,7 +91,7 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
   const incidents = new IncidentEngine({
     store,
     emit,
-    config: config.incidents,
+    config: incidentsConfig(),
     onError: (message, error) => {
       monitorErrors.inc({ part: "incidents" });
       logger.error({ error: error instanceof Error ? error.message : String(error) }, message);
@@ -95,7 +101,7 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
       logger.warn({ incident: incident.id, rule: incident.rule, severity: incident.severity, principal: incident.principal }, `incident ${change}: ${incident.title}`);
     },
   });
-  incidents.reconfigure(config.incidents, schedulePrincipals);
+  incidents.reconfigure(incidentsConfig(), schedulePrincipals);
   try {
     await incidents.load();
   } catch (error) {
@@ -103,13 +109,14 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
     logger.error({ error: (error as Error).message }, "open incidents could not be loaded; new events open new incidents");
   }
 
-  // Follow reloads: the runtime's loaded configuration is replaced as a whole, so identity tells a change.
+  // Follow reloads: the runtime's configuration and policy are replaced as a whole, so identity tells a change.
   const current = (): void => {
-    const latest = deps.runtime().loaded.config;
-    if (latest === config) return;
-    config = latest;
-    alerts.reconfigure(latest.alerts);
-    incidents.reconfigure(latest.incidents, schedulePrincipals);
+    const runtime = deps.runtime();
+    if (runtime.loaded.config === config && runtime.policy === policy) return;
+    if (runtime.loaded.config !== config) alerts.reconfigure(runtime.loaded.config.alerts);
+    config = runtime.loaded.config;
+    policy = runtime.policy;
+    incidents.reconfigure(incidentsConfig(), schedulePrincipals);
   };
   const unsubscribe = writer.observe((event) => {
     current();
@@ -191,7 +198,9 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
   });
   app.get("/admin/incidents/rules", async (request) => {
     admin(request);
-    return { data: incidents.activeRules.map((rule) => ({ ...rule, runbook: rule.runbook ?? config.incidents.runbooks[rule.id] ?? null })) };
+    current();
+    const runbooks = incidentsConfig().runbooks;
+    return { data: incidents.activeRules.map((rule) => ({ ...rule, runbook: rule.runbook ?? runbooks[rule.id] ?? null })) };
   });
   app.get("/admin/schedules", async (request) => {
     admin(request);

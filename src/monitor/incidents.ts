@@ -143,6 +143,9 @@ export class IncidentError extends Error {
 }
 
 const SEVERITY_OF_DECISION: Severity = "high";
+const SWEEP_EVERY = 1_000;
+/** Most rule-and-group windows counting towards an incident at once. */
+const MAX_WINDOWS = 100_000;
 
 export class IncidentEngine {
   private rules: IncidentRuleSpec[] = [];
@@ -152,6 +155,7 @@ export class IncidentEngine {
   /** Matches waiting for their rule's count, by rule and group. */
   private readonly windows = new Map<string, Match[]>();
   private readonly writes = new Map<string, Promise<void>>();
+  private matchesSinceSweep = 0;
   private readonly now: () => Date;
   private config: IncidentsSpec;
 
@@ -164,6 +168,11 @@ export class IncidentEngine {
   /** The rules in force (built-in ones first, replaced by configured rules of the same id). */
   get activeRules(): readonly IncidentRuleSpec[] {
     return this.rules;
+  }
+
+  /** Rule-and-group windows counting towards an incident (bounded; stale ones are swept). */
+  get countingWindows(): number {
+    return this.windows.size;
   }
 
   reconfigure(config: IncidentsSpec, extraIgnored: readonly string[] = []): void {
@@ -270,6 +279,7 @@ export class IncidentEngine {
       return;
     }
     const at = this.now().getTime();
+    if (++this.matchesSinceSweep >= SWEEP_EVERY || this.windows.size > MAX_WINDOWS) this.sweep(at);
     const window = (this.windows.get(key) ?? []).filter((match) => match.at > at - rule.windowSeconds * 1000);
     window.push({ event, at });
     if (window.length < rule.count) {
@@ -278,6 +288,21 @@ export class IncidentEngine {
     }
     this.windows.delete(key);
     this.open(rule, group, window);
+  }
+
+  /** Drops windows whose events all aged out (one per rule and group: many principals must not grow memory without end). */
+  private sweep(at: number): void {
+    this.matchesSinceSweep = 0;
+    const windowMs = new Map(this.rules.map((rule) => [rule.id, rule.windowSeconds * 1000]));
+    for (const [key, matches] of this.windows) {
+      const span = windowMs.get(key.split("\u0000")[0]!) ?? 0;
+      if (matches.every((match) => match.at <= at - span)) this.windows.delete(key);
+    }
+    // Still too many live windows (a flood of distinct principals): drop the oldest; counting restarts for them.
+    if (this.windows.size > MAX_WINDOWS) {
+      const oldest = [...this.windows].sort((a, b) => a[1][a[1].length - 1]!.at - b[1][b[1].length - 1]!.at).slice(0, this.windows.size - MAX_WINDOWS / 2);
+      for (const [key] of oldest) this.windows.delete(key);
+    }
   }
 
   private open(rule: IncidentRuleSpec, group: string, triggers: readonly Match[]): void {

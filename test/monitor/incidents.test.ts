@@ -79,6 +79,16 @@ describe("configured rules", () => {
     expect(incident!.timeline.filter((entry) => entry.kind === "trigger").at(-1)?.eventId).toBe(third.id);
   });
 
+  it("do not grow memory without end: windows of many principals that aged out are swept", () => {
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const { incidents } = engine({ builtin: false, rules: [{ id: "pairs", match: { kind: "signal", type: "anomaly." }, count: 2, windowSeconds: 60 }] }, new MemoryEventStore(), () => new Date(clock));
+    for (let i = 0; i < 1_500; i++) incidents.observe(signal("anomaly.rate", { principal: `p${i}` }));
+    expect(incidents.countingWindows).toBe(1_500);
+    clock += 61_000;
+    for (let i = 0; i < 600; i++) incidents.observe(signal("anomaly.rate", { principal: `q${i}` }));
+    expect(incidents.countingWindows).toBeLessThan(700);
+  });
+
   it("match signals by type prefix and least severity, and replace a built-in rule of the same id", async () => {
     const { incidents } = engine({ rules: [{ id: "quarantine", match: { kind: "signal", type: "quarantine.added" }, count: 2, severity: "medium" }, { id: "anomalies", match: { kind: "signal", type: "anomaly.", minSeverity: "high" }, groupBy: "none" }] });
     incidents.observe(signal("quarantine.added", { principal: "mallory" }));
