@@ -14,7 +14,7 @@ import type { Finding, Layer, LayerInput, LayerOutput, Span } from "../../guard/
 import type { Policy, Role } from "../../policy/schema.js";
 import { decodePieces, rot13, type DecodedPiece, type DecoderName } from "./decoders.js";
 import { BUILTIN_RULES, type CompiledRule, type RuleCategory } from "./rules.js";
-import { Trigger, buildAnchorIndex, emptyShapes, prepareView, scan, type AnchorIndex, type RuleMatch } from "./scan.js";
+import { MAX_ATTEMPTS, Trigger, buildAnchorIndex, emptyShapes, prepareView, scan, type AnchorIndex, type RuleMatch } from "./scan.js";
 
 export { BUILTIN_RULES, loadRules, type CompiledRule, type RuleCategory } from "./rules.js";
 export { DECODE_BUDGET } from "./decoders.js";
@@ -23,6 +23,10 @@ export const HEURISTICS_VERSION = "1.0.0";
 
 /** Weight of "this was encoded at all" when a decoded reading matches rules. */
 const ENCODING_PRIOR = 0.3;
+/** Score of an anchor flood (see scan's MAX_ATTEMPTS): enough to flag the text, not to block it on its own. */
+const ANCHOR_FLOOD_SCORE = 0.55;
+/** Skipped attempts per character of text (one per FLOOD_DENSITY characters) from which they count as a flood. */
+const FLOOD_DENSITY = 16;
 const MAX_SCORE = 0.99;
 /** Hidden-text views scanned per check, in characters. */
 const HIDDEN_BUDGET = 64 * 1024;
@@ -60,7 +64,7 @@ export interface Hit {
 
 export interface HeuristicsEngine {
   /** Rule hits for a text, without scoring; for tests and tooling. */
-  hits(input: Pick<LayerInput, "text" | "views" | "role">): Hit[];
+  hits(input: Pick<LayerInput, "text" | "views" | "role">, skipped?: { count: number }): Hit[];
   check(input: Pick<LayerInput, "text" | "views" | "role">): LayerOutput;
 }
 
@@ -111,19 +115,19 @@ export function createHeuristicsEngine(options: EngineOptions): HeuristicsEngine
     regex: new RegExp(rule.pattern, rule.flags.replace(/[gy]/g, "") + "g"),
   }));
 
-  function hits(input: Pick<LayerInput, "text" | "views" | "role">): Hit[] {
+  function hits(input: Pick<LayerInput, "text" | "views" | "role">, skipped: { count: number } = { count: 0 }): Hit[] {
     const index = indexFor(input.role);
     const found: Hit[] = [];
     const view = prepareView(input.views.folded);
     const shapes = options.decode ? emptyShapes() : undefined;
     const matches: RuleMatch[] = [];
-    scan(view, index, new Uint8Array(index.rules.length), matches, shapes);
+    scan(view, index, new Uint8Array(index.rules.length), matches, shapes, skipped);
     for (const match of matches) found.push({ rule: index.rules[match.rule]!, via: null, span: { start: match.start, end: match.end }, snippet: null });
     runCustom(view, null, found, true);
 
     const scanPiece = (text: string, via: Hit["via"]): void => {
       const pieceMatches: RuleMatch[] = [];
-      scan(text, index, new Uint8Array(index.rules.length), pieceMatches);
+      scan(text, index, new Uint8Array(index.rules.length), pieceMatches, undefined, skipped);
       for (const match of pieceMatches) found.push({ rule: index.rules[match.rule]!, via, span: null, snippet: snippet(text, match.start) });
       runCustom(text, via, found, false);
     };
@@ -161,7 +165,20 @@ export function createHeuristicsEngine(options: EngineOptions): HeuristicsEngine
   }
 
   function check(input: Pick<LayerInput, "text" | "views" | "role">): LayerOutput {
-    return { findings: score(hits(input), input) };
+    const skipped = { count: 0 };
+    const findings = score(hits(input, skipped), input);
+    if (skipped.count * FLOOD_DENSITY > input.views.folded.length) {
+      // Attack words repeated densely, by the thousand, are a signal of their own, and the rules were not tried at
+      // every one. (A long document skips a few attempts at common anchor words such as "the"; that is no flood.)
+      findings.push({
+        detector: "heuristics",
+        category: "repetition",
+        score: ANCHOR_FLOOD_SCORE,
+        ruleId: "anchor-flood",
+        evidence: `attack-phrase anchors repeated so often that ${skipped.count} rule attempts were skipped (each rule is tried at its first and last ${MAX_ATTEMPTS} anchors)`,
+      });
+    }
+    return { findings };
   }
 
   const engine = { hits, check };

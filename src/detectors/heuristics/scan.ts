@@ -8,10 +8,10 @@
  * trigger words), so decoding costs nothing when there is nothing to decode.
  *
  * Cost: one pass over the text plus, per anchor occurrence, one sticky attempt
- * for each rule on that anchor that has not matched yet. Every pattern is
- * proven free of catastrophic backtracking (test/detectors/heuristics), so an
- * attempt is bounded by the pattern, and a rule stops being tried once it has
- * matched.
+ * for each rule on that anchor that has not matched yet, for at most the first
+ * and last MAX_ATTEMPTS occurrences per rule. Every pattern is proven free of
+ * catastrophic backtracking (test/detectors/heuristics), so an attempt is
+ * bounded by the pattern, and a rule stops being tried once it has matched.
  */
 import type { CompiledRule } from "./rules.js";
 
@@ -152,6 +152,8 @@ export interface Shapes {
 
 const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", $: "s" };
 const MAX_RECORDED = 64;
+/** Regex attempts per rule and view, at each end of the anchor occurrences (see scan). */
+export const MAX_ATTEMPTS = 2048;
 
 export function leetToLetters(text: string): string {
   let out = "";
@@ -165,9 +167,10 @@ export function leetToLetters(text: string): string {
 /**
  * Scan one view. `fired` marks rules that already matched (they are not tried
  * again); matches are appended to `out`. With `shapes`, decoder cues are
- * recorded as well.
+ * recorded as well; with `skipped`, attempts left out by the per-rule cap
+ * (MAX_ATTEMPTS) are counted.
  */
-export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes): void {
+export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes, skipped?: { count: number }): void {
   const length = view.length;
   const { words, byHash, substrings, firstUnits, rules, maxWordLength, hasRequirement } = index;
   // Anchor occurrences are collected first and tried after the pass, once it is
@@ -257,10 +260,22 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
   }
   if (shapes && runCount >= 6) pushPair(shapes.spaced, runStart, lastSingleEnd);
 
+  // A rule is tried at no more than the first and the last MAX_ATTEMPTS occurrences of its anchors. A text
+  // that repeats an anchor word hundreds of thousands of times ("ignore ignore ignore ...") would otherwise
+  // cost one regex attempt per occurrence per rule; attempts between are skipped and counted, and the caller
+  // reports the flood. Ordinary text, even a megabyte of it, stays well under the bound.
+  const occurrences = new Int32Array(rules.length);
+  if (hitPositions.length > MAX_ATTEMPTS) for (const list of hitRules) for (const ruleIndex of list) occurrences[ruleIndex]!++;
+  const attempts = new Int32Array(rules.length);
   for (let h = 0; h < hitPositions.length; h++) {
     const at = hitPositions[h]!;
     for (const ruleIndex of hitRules[h]!) {
       if (fired[ruleIndex] === 1 || (hasRequirement[ruleIndex] === 1 && requirementMet[ruleIndex] === 0)) continue;
+      const attempt = attempts[ruleIndex]!++;
+      if (attempt >= MAX_ATTEMPTS && attempt < occurrences[ruleIndex]! - MAX_ATTEMPTS) {
+        if (skipped) skipped.count++;
+        continue;
+      }
       const regex = rules[ruleIndex]!.sticky;
       regex.lastIndex = at;
       const match = regex.exec(view);
