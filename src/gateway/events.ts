@@ -2,6 +2,7 @@
  * Guard decisions as audit events: what was decided about which text, for whom,
  * with a short excerpt from which secrets and personal data are cut out.
  */
+import { guessScript } from "../monitor/script.js";
 import { sortableId } from "../util/sortable-id.js";
 import type { Decision, DecidedFinding } from "../guard/types.js";
 import type { AdminEvent, DecisionEvent } from "../store/types.js";
@@ -48,6 +49,9 @@ export function decisionEvent(decision: Decision, context: DecisionContext): Dec
     policyHash: decision.policyHash,
     latencyUs: decision.latencyUs,
     excerpt: safeExcerpt(decision),
+    // For drift (src/monitor/drift.ts): how long the text was, and its script.
+    textLength: decision.text.length,
+    script: guessScript(decision.text),
   };
 }
 

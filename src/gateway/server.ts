@@ -25,6 +25,7 @@ import { decisionEvent, type DecisionContext } from "./events.js";
 import type { Principal } from "./identity.js";
 import { GatewayMetrics } from "./metrics.js";
 import { attachMonitoring } from "./incidents.js";
+import { attachMonitorLoop } from "./watch.js";
 import { buildRuntime, type Runtime, type RuntimeInputs } from "./runtime.js";
 import { relayStream } from "./sse.js";
 import { CheckerStreamGuard, type OutputStreamGuard } from "./stream-guard.js";
@@ -406,6 +407,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Alerts, incidents and scheduled scans (src/gateway/incidents.ts): they watch the writer, off the request path.
   const monitoring = await attachMonitoring({ app, store, writer, metrics, logger, runtime: () => runtime, onKeysChanged: async () => void (runtime = await buildRuntime(await inputsFor(runtime.loaded, runtime))) });
 
+  // Drift and failure boundaries (src/gateway/watch.ts): computed from the store every monitor.intervalSeconds.
+  const monitorLoop = attachMonitorLoop({ app, store, writer, logger, runtime: () => runtime });
+
   let reloading: Promise<{ ok: true } | { ok: false; error: string }> | undefined;
   async function reload(reason: string): Promise<{ ok: true } | { ok: false; error: string }> {
     // Reloads triggered together (a file save fires several change events) share one.
@@ -458,6 +462,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await app.close();
       clearInterval(idleCloser);
       await monitoring.close().catch((error: unknown) => logger.error({ error: String(error) }, "monitoring did not close cleanly"));
+      await monitorLoop.stop();
       const flushed = await writer.close(Math.max(5_000, drainTimeout));
       const stats = writer.stats();
       await Promise.allSettled([store.close(), runtime.upstream.close(), abuse.close()]);

@@ -31,7 +31,7 @@ export interface DecisionEvent {
   readonly latencyUs: number;
   /** At most 160 characters of the checked text with secrets and personal data cut out; empty when that cannot be guaranteed. */
   readonly excerpt: string;
-  /** Length of the checked text in code points (for drift; absent in events written before it was recorded). */
+  /** Length of the checked text in UTF-16 code units (for drift; absent in events written before it was recorded). */
   readonly textLength?: number;
   /** The checked text's dominant script, a cheap guess (src/monitor/script.ts): latin, cyrillic, han, ... */
   readonly script?: string;
