@@ -130,6 +130,16 @@ const SignalsQuery = WindowQuery.extend({
   limit: z.coerce.number().int().min(1).max(200).optional(),
 });
 
+/** The store refuses a query it cannot answer with an AggregateQueryError (by name: the worker store passes it on as a plain Error): a 400. */
+async function fromStore<T>(query: Promise<T>): Promise<T> {
+  try {
+    return await query;
+  } catch (error) {
+    if (error instanceof Error && error.name === "AggregateQueryError") throw badRequest("invalid_query", error.message);
+    throw error;
+  }
+}
+
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value ?? {});
   if (!parsed.success) throw badRequest("invalid_query", parsed.error.issues.map((issue) => `${issue.path.join(".") || "query"}: ${issue.message}`).join("; "));
@@ -217,13 +227,15 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     const since = new Date(Math.floor(Date.parse(window.since) / (bucketSeconds * 1000)) * bucketSeconds * 1000).toISOString();
     const until = new Date(Math.ceil(Date.parse(window.until) / (bucketSeconds * 1000)) * bucketSeconds * 1000).toISOString();
     const started = performance.now();
-    const [series, topPrincipals, categories, containment, signals] = await Promise.all([
-      deps.store.decisionSeries({ since, until, bucketSeconds }),
-      deps.store.topPrincipals({ since, until, limit: 10 }),
-      deps.store.categoryCounts({ since, until }),
-      deps.store.containment({ since, until }),
-      deps.store.signalCounts({ since, until }),
-    ]);
+    const [series, topPrincipals, categories, containment, signals] = await fromStore(
+      Promise.all([
+        deps.store.decisionSeries({ since, until, bucketSeconds }),
+        deps.store.topPrincipals({ since, until, limit: 10 }),
+        deps.store.categoryCounts({ since, until }),
+        deps.store.containment({ since, until }),
+        deps.store.signalCounts({ since, until }),
+      ]),
+    );
     const queryMs = Math.round((performance.now() - started) * 10) / 10;
     const sum = (key: "total" | "allow" | "flag" | "redact" | "block" | "degraded"): number => series.reduce((total, bucket) => total + bucket[key], 0);
     const total = sum("total");
@@ -245,7 +257,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
   app.get("/admin/dashboard/decisions", async (request): Promise<DecisionsResponse> => {
     admin(request);
     const query = parse(DecisionsQuery, request.query);
-    const page = await deps.store.searchEvents({
+    const page = await fromStore(deps.store.searchEvents({
       kind: "decision",
       ...(query.since ? { since: query.since } : {}),
       ...(query.until ? { until: query.until } : {}),
@@ -254,7 +266,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
       ...(query.action ? { action: query.action } : {}),
       ...(query.before ? { beforeSeq: query.before } : {}),
       limit: query.limit ?? 50,
-    });
+    }));
     return { data: page.events.flatMap(decisionRow), ...(page.nextBeforeSeq !== null ? { next_before: page.nextBeforeSeq } : {}) };
   });
 
@@ -263,7 +275,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     const query = parse(SignalsQuery, request.query);
     const limit = query.limit ?? 50;
     const types: ReadonlyArray<string | undefined> = query.type ? [...new Set(query.type.split(","))] : [undefined];
-    const pages = await Promise.all(
+    const pages = await fromStore(Promise.all(
       types.map((type) =>
         deps.store.searchEvents({
           kind: "signal",
@@ -274,7 +286,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
           ...(query.until ? { until: query.until } : {}),
         }),
       ),
-    );
+    ));
     const merged = pages.flatMap((page) => page.events).sort((a, b) => b.seq - a.seq);
     return { data: merged.slice(0, limit).flatMap(signalRow) };
   });

@@ -3,17 +3,51 @@
  * `npm run build` does), headless Chromium through playwright-core (Debian's /usr/bin/chromium: browser
  * downloads are impossible here), and a fixed hour of decision events for the screenshot.
  */
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AuditEvent, DecisionEvent, SignalEvent } from "../../src/store/types.js";
 
 export const CHROMIUM = process.env.BULWARK_TEST_CHROMIUM ?? "/usr/bin/chromium";
 export const hasChromium = existsSync(CHROMIUM);
 
-/** Builds the page into dist/ui (what the gateway serves), so the test sees the current sources. */
+const SOURCES = [fileURLToPath(new URL("../../src/ui/", import.meta.url)), fileURLToPath(new URL("../../src/gateway/dashboard-types.ts", import.meta.url))];
+const BUILT = fileURLToPath(new URL("../../dist/ui/index.html", import.meta.url));
+
+function newest(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((name) => newest(join(path, name))));
+}
+
+const isFresh = (): boolean => existsSync(BUILT) && statSync(BUILT).mtimeMs >= Math.max(...SOURCES.map(newest));
+
+/**
+ * Builds the page into dist/ui (what the gateway serves) unless that build is newer than the sources, so the
+ * tests see the current page; `npm test` has just built it. Test files run in parallel: a lock directory
+ * keeps two builds from emptying dist/ui under each other.
+ */
 export async function buildUi(): Promise<void> {
-  const { build } = await import("vite");
-  await build({ configFile: fileURLToPath(new URL("../../src/ui/vite.config.ts", import.meta.url)), logLevel: "error" });
+  if (isFresh()) return;
+  const lock = join(tmpdir(), "bulwark-ui-build.lock");
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`test/ui: waited 60 s for ${lock} (remove it if no build is running)`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  try {
+    if (isFresh()) return;
+    const { build } = await import("vite");
+    await build({ configFile: fileURLToPath(new URL("../../src/ui/vite.config.ts", import.meta.url)), logLevel: "error" });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 /** A small deterministic generator (mulberry32), so the screenshot's data is the same on every run. */
