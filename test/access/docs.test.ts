@@ -21,6 +21,11 @@ const blocks = (lang: string): string[] => [...doc.matchAll(new RegExp("```" + l
 
 const policyYaml = blocks("yaml")[0]!;
 
+interface Completion {
+  choices: Array<{ finish_reason: string; message: { tool_calls: Array<{ function: { name: string; arguments: string } }> } }>;
+  bulwark: { denied: Array<{ name: string; reason: string }> };
+}
+
 describe("docs/agents.md", () => {
   it("has a policy that loads", () => {
     const { policy } = parsePolicy(policyYaml, "docs/agents.md");
@@ -50,7 +55,7 @@ describe("docs/agents.md", () => {
       expect(requests).toHaveLength(4);
       expect(shown).toHaveLength(4);
       // The jq projections of the document, one per request.
-      const projections: Array<(body: Record<string, any>) => unknown> = [
+      const projections: Array<(body: Completion) => unknown> = [
         (body) => body.choices[0].message.tool_calls[0].function,
         (body) => body.choices[0].message.tool_calls[0].function.name,
         (body) => ({ name: body.bulwark.denied[0].name, reason: body.bulwark.denied[0].reason }),
@@ -59,7 +64,7 @@ describe("docs/agents.md", () => {
       for (const [index, request] of requests.entries()) {
         const response = await post(`${gw.url}/v1/chat/completions`, request, CLIENT_KEY);
         expect(response.status, response.text).toBe(200);
-        expect(JSON.stringify(projections[index]!(response.json)), `request ${index + 1}`).toBe(shown[index]);
+        expect(JSON.stringify(projections[index]!(response.json as unknown as Completion)), `request ${index + 1}`).toBe(shown[index]);
       }
     });
   });
