@@ -81,7 +81,7 @@ export class GatewayLimits {
     this.quarantine = new QuarantineList(store);
     const registers = [options.registry];
     const quarantine = this.quarantine;
-    const self = this;
+    const storeUp = (): boolean => this.storeUp;
     this.metrics = {
       refusals: new Counter({ name: "bulwark_limit_refusals_total", help: "Requests refused by rate limits, budgets, concurrency limits or quarantine, by code.", labelNames: ["code"], registers }),
       degraded: new Counter({ name: "bulwark_limit_degraded_decisions_total", help: "Limit checks decided by the policy's failure mode because the counter store (Redis) failed.", registers }),
@@ -91,7 +91,7 @@ export class GatewayLimits {
         help: "1 when the shared limit store (Redis) is usable, or when none is configured.",
         registers,
         collect() {
-          this.set(self.storeUp ? 1 : 0);
+          this.set(storeUp() ? 1 : 0);
         },
       }),
     };

@@ -25,19 +25,21 @@ export function connectLimitsRedis(options: LimitsRedisOptions): Redis {
   return client;
 }
 
-/** Resolves once the client is ready, or after `ms` (false). */
+/** Resolves once the client is ready (true), or when it fails to connect or `ms` pass (false). */
 export function whenReady(client: Redis, ms: number): Promise<boolean> {
   if (client.status === "ready") return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      client.off("ready", onReady);
-      resolve(false);
-    }, ms);
-    timer.unref();
-    const onReady = (): void => {
+    const done = (ready: boolean): void => {
       clearTimeout(timer);
-      resolve(true);
+      client.off("ready", onReady);
+      client.off("error", onError);
+      resolve(ready);
     };
+    const onReady = (): void => done(true);
+    const onError = (): void => done(false);
+    const timer = setTimeout(() => done(false), ms);
+    timer.unref();
     client.once("ready", onReady);
+    client.once("error", onError);
   });
 }

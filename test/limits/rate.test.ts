@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { connectLimitsRedis, RateLimits, type LimitSubject } from "../../src/limits/index.js";
 import { resolvePolicy } from "../../src/policy/load.js";

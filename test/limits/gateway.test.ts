@@ -1,0 +1,162 @@
+/**
+ * Limits, quarantine and anomaly reports through a real gateway (memory
+ * counters) in front of the mock upstream; and a gateway whose Redis is a port
+ * nothing listens on.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PolicyInput } from "../../src/policy/schema.js";
+import type { SignalEvent } from "../../src/store/types.js";
+import { ADMIN_KEY, CLIENT_KEY, LIMITED_KEY, TEST_POLICY, flushed, post, startGateway, startMockUpstream, testConfig, type MockUpstream, type TestGateway } from "../gateway/helpers.js";
+
+const user = (content: string, model = "echo") => ({ model, messages: [{ role: "user", content }] });
+
+async function signals(gw: TestGateway, type: string): Promise<SignalEvent[]> {
+  await flushed(gw.gateway);
+  return (await gw.store.list({ kind: "signal", type })).map((stored) => stored.event as SignalEvent);
+}
+
+async function admin(url: string, method: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { "content-type": "application/json" } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+let upstream: MockUpstream;
+beforeAll(async () => {
+  upstream = await startMockUpstream();
+});
+afterAll(async () => {
+  await upstream?.close();
+});
+
+describe("rate limits and quarantine in one gateway", () => {
+  let gw: TestGateway;
+  let chat: string;
+  const policy: PolicyInput = {
+    ...TEST_POLICY,
+    limits: {
+      rate: { enabled: true, rules: [{ id: "per-principal", scope: "principal", requests: 3, windowSeconds: 60 }] },
+      anomaly: { extraction: { minNearDuplicates: 4 } },
+      quarantine: { automatic: ["extraction"], durationSeconds: 600 },
+    },
+  };
+  beforeAll(async () => {
+    gw = await startGateway(testConfig(upstream.url), { defaultPolicy: policy });
+    chat = `${gw.url}/v1/chat/completions`;
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it("serves three requests with RateLimit headers, then answers 429 in OpenAI's format with Retry-After, and records one limit.exceeded event", async () => {
+    const remaining: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await post(chat, user(`hello number ${i}`));
+      expect(response.status).toBe(200);
+      expect(response.headers.get("ratelimit-limit")).toBe("3");
+      expect(response.headers.get("ratelimit-policy")).toBe("3;w=60");
+      remaining.push(response.headers.get("ratelimit-remaining")!);
+    }
+    expect(remaining).toEqual(["2", "1", "0"]);
+    for (let i = 0; i < 2; i++) {
+      const refused = await post(chat, user("one more"));
+      expect(refused.status).toBe(429);
+      expect(refused.json).toMatchObject({ error: { type: "rate_limit_error", code: "rate_limit_exceeded", param: null } });
+      expect((refused.json.error as { message: string }).message).toMatch(/3 requests per minute per principal \(rule per-principal\)/);
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(refused.headers.get("ratelimit-remaining")).toBe("0");
+    }
+    // The other principal has its own counter.
+    expect((await post(chat, user("hi", "gpt-4o-mini"), LIMITED_KEY)).status).toBe(200);
+    const exceeded = await signals(gw, "limit.exceeded");
+    expect(exceeded).toHaveLength(1); // throttled: one event per principal and rule per minute
+    expect(exceeded[0]).toMatchObject({ principal: "app", severity: "low", detail: { code: "rate_limit_exceeded", rule: "per-principal" } });
+  });
+
+  it("quarantines by hand through the admin API (403 for the principal), lists it, and releases it, with events", async () => {
+    const base = `${gw.url}/admin/quarantine`;
+    expect((await fetch(base)).status).toBe(401);
+    const added = await admin(base, "POST", { principal: "intern", reason: "investigating scraping", durationSeconds: 3600 });
+    expect(added.status).toBe(201);
+    expect(added.json).toMatchObject({ principal: "intern", by: "admin:root", reason: "investigating scraping", shared: false });
+    const refused = await post(chat, user("hi", "gpt-4o-mini"), LIMITED_KEY);
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: { type: "permission_error", code: "principal_quarantined" } });
+    expect((refused.json.error as { message: string }).message).toMatch(/investigating scraping/);
+    expect((await admin(base, "GET")).json.data).toEqual([expect.objectContaining({ principal: "intern", by: "admin:root" })]);
+    expect((await admin(`${base}/intern`, "DELETE")).json).toMatchObject({ principal: "intern", released: true });
+    expect((await post(chat, user("hi again", "gpt-4o-mini"), LIMITED_KEY)).status).toBe(200);
+    expect((await admin(`${base}/intern`, "DELETE")).status).toBe(404);
+    expect((await admin(base, "POST", { principal: "" })).status).toBe(400);
+    expect((await signals(gw, "quarantine.added")).map((e) => e.principal)).toEqual(["intern"]);
+    expect((await signals(gw, "quarantine.removed")).map((e) => e.principal)).toEqual(["intern"]);
+  });
+});
+
+describe("anomaly detection and automatic quarantine in the gateway", () => {
+  let gw: TestGateway;
+  let chat: string;
+  beforeAll(async () => {
+    const policy: PolicyInput = {
+      ...TEST_POLICY,
+      limits: { anomaly: { extraction: { minNearDuplicates: 4 } }, quarantine: { automatic: ["extraction"], durationSeconds: 600 } },
+    };
+    gw = await startGateway(testConfig(upstream.url), { defaultPolicy: policy });
+    chat = `${gw.url}/v1/chat/completions`;
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it("reports template probing as anomaly.extraction and quarantines the principal automatically", async () => {
+    const statuses: number[] = [];
+    for (const city of ["Paris", "Lyon", "Nice", "Lille", "Brest", "Dijon", "Reims"]) {
+      statuses.push((await post(chat, user(`What is the population of the city of ${city} in the year 2020?`, "gpt-4o-mini"), LIMITED_KEY)).status);
+    }
+    // Four near-identical earlier prompts are reached on the fifth; the quarantine is in force from the next request on.
+    expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+    expect(statuses.slice(-1)).toEqual([403]);
+    const anomaly = await signals(gw, "anomaly.");
+    expect(anomaly).toEqual([expect.objectContaining({ type: "anomaly.extraction", principal: "intern", severity: "high", route: "/v1/chat/completions" })]);
+    expect(await signals(gw, "quarantine.added")).toEqual([expect.objectContaining({ principal: "intern", detail: expect.objectContaining({ by: "automatic", anomaly: "extraction" }) })]);
+    // Other principals are untouched; exact repeats are not probing.
+    for (let i = 0; i < 6; i++) expect((await post(chat, user("Summarise our meeting notes please."), CLIENT_KEY)).status).toBe(200);
+    expect(await signals(gw, "anomaly.")).toHaveLength(1);
+  });
+});
+
+describe("a gateway whose Redis is unreachable", () => {
+  const deadRedis = { url: "redis://127.0.0.1:1", commandTimeoutMs: 50 };
+  const rate = { enabled: true, rules: [{ scope: "principal" as const, requests: 100, windowSeconds: 60 }] };
+
+  it("keeps serving: fails closed (503 limits_unavailable) by default, reports not ready, and records limit.degraded", async () => {
+    const gw = await startGateway(testConfig(upstream.url, { redis: deadRedis }), { defaultPolicy: { ...TEST_POLICY, limits: { rate } } });
+    try {
+      const refused = await post(`${gw.url}/v1/chat/completions`, user("hello"));
+      expect(refused.status).toBe(503);
+      expect(refused.json).toMatchObject({ error: { type: "service_unavailable", code: "limits_unavailable" } });
+      const ready = await fetch(`${gw.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { problems: string[] }).problems.join()).toMatch(/limit store \(Redis\) down.*refuse requests/);
+      const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+      expect(metrics).toMatch(/^bulwark_limit_store_up 0$/m);
+      expect(await signals(gw, "limit.degraded")).toEqual([expect.objectContaining({ severity: "high", detail: expect.objectContaining({ failureMode: "closed" }) })]);
+      expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("serves unlimited with failureMode open", async () => {
+    const gw = await startGateway(testConfig(upstream.url, { redis: deadRedis }), { defaultPolicy: { ...TEST_POLICY, limits: { rate: { ...rate, failureMode: "open" } } } });
+    try {
+      for (let i = 0; i < 3; i++) expect((await post(`${gw.url}/v1/chat/completions`, user(`hello ${i}`))).status).toBe(200);
+      expect(((await (await fetch(`${gw.url}/readyz`)).json()) as { problems: string[] }).problems.join()).toMatch(/are not enforced/);
+    } finally {
+      await gw.close();
+    }
+  });
+});
