@@ -56,10 +56,10 @@ describe("docs/agents.md", () => {
       expect(shown).toHaveLength(4);
       // The jq projections of the document, one per request.
       const projections: Array<(body: Completion) => unknown> = [
-        (body) => body.choices[0].message.tool_calls[0].function,
-        (body) => body.choices[0].message.tool_calls[0].function.name,
-        (body) => ({ name: body.bulwark.denied[0].name, reason: body.bulwark.denied[0].reason }),
-        (body) => ({ denied: body.bulwark.denied[0].reason, finish: body.choices[0].finish_reason }),
+        (body) => body.choices[0]!.message.tool_calls[0]!.function,
+        (body) => body.choices[0]!.message.tool_calls[0]!.function.name,
+        (body) => ({ name: body.bulwark.denied[0]!.name, reason: body.bulwark.denied[0]!.reason }),
+        (body) => ({ denied: body.bulwark.denied[0]!.reason, finish: body.choices[0]!.finish_reason }),
       ];
       for (const [index, request] of requests.entries()) {
         const response = await post(`${gw.url}/v1/chat/completions`, request, CLIENT_KEY);
