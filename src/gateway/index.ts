@@ -5,7 +5,10 @@
  * identities (identity.ts), the admin API (admin.ts), configuration (config.ts)
  * and its swappable runtime (runtime.ts), metrics, audit events, and the
  * offline demo upstream (demo-upstream.ts).
- * May import guard/, policy/, store/ and util/; never the CLI.
+ * The dashboard's server side (dashboard.ts: /ui and /admin/dashboard/...)
+ * also reads threats/ for the policy's coverage, and demo-traffic.ts feeds
+ * the offline demo with sample requests.
+ * May import guard/, policy/, store/, threats/ (dashboard) and util/; never the CLI.
  */
 export { createGateway, parseJsonBody, type Gateway, type GatewayOptions, type ShutdownReport } from "./server.js";
 export { ConfigError, GatewayConfigSchema, loadConfigFile, parseConfig, resolveConfig, type GatewayConfig, type GatewayConfigInput, type LoadedConfig } from "./config.js";
