@@ -17,7 +17,7 @@
  * fingerprint reads at most 2,048), in microseconds; and the quarantine check.
  */
 import { writeFileSync } from "node:fs";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { AnomalyDetector, QuarantineList, RateLimits, connectLimitsRedis, whenReady, type LimitStore, type LimitSubject } from "../src/limits/index.js";
 import { seeded, syntheticPrompts } from "../scripts/anomaly-traffic.js";
 

@@ -103,7 +103,7 @@ export const AnomalyConfig = z
     blockRate: z
       .strictObject({
         z: zScore.default(5).describe("Blocked requests in a bucket this many binomial standard deviations above the baseline block rate are anomalous."),
-        minBlocks: z.number().int().min(1).default(5).describe("Fewest blocked requests in a bucket before the block rate can be anomalous."),
+        minBlocks: z.number().int().min(1).default(3).describe("Fewest blocked requests in a bucket before the block rate can be anomalous."),
       })
       .prefault({}),
     diversity: z

@@ -7,6 +7,7 @@
  */
 export * from "./categories.js";
 export * from "./schema.js";
+export * from "./abuse.js";
 export * from "./load.js";
 export { policyJsonSchema } from "./json-schema.js";
 export * from "./monitor.js";

@@ -45,9 +45,15 @@ describe("coverage against a guard policy", () => {
     expect(on.policy!.hash).not.toBe(off.policy!.hash);
   });
 
-  it("reports controls whose policy sections do not exist yet as missing, naming the path", () => {
+  it("reports controls whose policy paths do not exist as missing, naming the path", () => {
     const report = analyse({ model, policy: defaultPolicy() });
-    expect(report.controls.find((c) => c.id === "limits.rate")).toMatchObject({ status: "missing", reason: expect.stringContaining("the policy has no limits.rate.enabled") });
+    expect(report.controls.find((c) => c.id === "guard.structured-output")).toMatchObject({ status: "missing", reason: expect.stringContaining("the policy has no layers.structuredOutput.schema") });
+  });
+
+  it("reports rate limits as missing while they are off (the default) and enforced once enabled with rules", () => {
+    expect(analyse({ model, policy: defaultPolicy() }).controls.find((c) => c.id === "limits.rate")).toMatchObject({ status: "missing", reason: expect.stringContaining("limits.rate.enabled is false") });
+    const limited = parsePolicy("version: 1\nlimits:\n  rate: { enabled: true, rules: [{ scope: principal, requests: 60 }] }\n");
+    expect(analyse({ model, policy: limited }).controls.find((c) => c.id === "limits.rate")!.status).toBe("enforced");
   });
 
   it("an output sink in the policy turns on the matching output control", () => {
