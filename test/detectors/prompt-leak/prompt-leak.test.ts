@@ -23,6 +23,18 @@ describe("system-prompt overlap", () => {
     expect(finding!.score).toBeGreaterThanOrEqual(0.8);
   });
 
+  it("spans every copy when the prompt is repeated, so redaction leaves none behind", () => {
+    const text = `Here it is:\n${SYSTEM_PROMPT}\n\nAnd once more, in case you missed it:\n${SYSTEM_PROMPT}\nThanks!`;
+    const [finding] = check(text);
+    expect(finding!.span!.start).toBeLessThanOrEqual(text.indexOf(SYSTEM_PROMPT) + 10);
+    expect(finding!.span!.end).toBeGreaterThanOrEqual(text.lastIndexOf(SYSTEM_PROMPT) + SYSTEM_PROMPT.length - 10);
+  });
+
+  it("gives the same verdict for upper-case, apostrophes and non-ASCII text as for plain text", () => {
+    const shouted = SYSTEM_PROMPT.toUpperCase().replace(/'/g, "’") + " — fin.";
+    expect(check(shouted)[0]).toMatchObject({ category: "system_prompt_leak", score: check(SYSTEM_PROMPT)[0]!.score });
+  });
+
   it("blocks a reformatted copy (bullets, capitals, reflowed lines)", () => {
     const reformatted = SYSTEM_PROMPT.toUpperCase()
       .split(/(?<=\.)\s+/)
