@@ -110,8 +110,12 @@ export class GatewayAgency {
   }
 }
 
+/** Most tool events one response records; a response proposing more is summarised in one last event. */
+const MAX_EVENTS_PER_RESPONSE = 100;
+
 export class RequestAgency {
   private provenance: ConversationProvenance | undefined;
+  private events = 0;
 
   constructor(
     private readonly agency: GatewayAgency,
@@ -260,7 +264,7 @@ export class RequestAgency {
           reason: verdict.message,
         });
         if (approval) {
-          this.agency.signal("tool.pending", "info", this.context.principal.id, `${this.context.principal.id}: ${verdict.name} held for approval (${approval.id})`, { ...verdictDetail(verdict, proposed), approvalId: approval.id, expiresAt: approval.expiresAt }, this.context);
+          if (this.mayRecord()) this.agency.signal("tool.pending", "info", this.context.principal.id, `${this.context.principal.id}: ${verdict.name} held for approval (${approval.id})`, { ...verdictDetail(verdict, proposed), approvalId: approval.id, expiresAt: approval.expiresAt }, this.context);
           return { verdict, approval: { id: approval.id, expiresAt: approval.expiresAt } };
         }
         const full: ToolCallVerdict = { ...verdict, outcome: "deny", reason: "approval_unavailable", message: `${verdict.message} Too many calls are waiting for approval, so it was refused.` };
@@ -272,7 +276,18 @@ export class RequestAgency {
     });
   }
 
+  /** Counts an event against the per-response cap; false once the cap is reached (the first call past it records a summary). */
+  private mayRecord(): boolean {
+    this.events++;
+    if (this.events <= MAX_EVENTS_PER_RESPONSE) return true;
+    if (this.events === MAX_EVENTS_PER_RESPONSE + 1) {
+      this.agency.signal("tool.denied", "medium", this.context.principal.id, `${this.context.principal.id}: more than ${MAX_EVENTS_PER_RESPONSE} tool calls decided in one response; the rest are not recorded one by one`, { capped: true, limit: MAX_EVENTS_PER_RESPONSE }, this.context);
+    }
+    return false;
+  }
+
   private denied(verdict: ToolCallVerdict, proposed: ProposedCall): void {
+    if (!this.mayRecord()) return;
     this.agency.signal(
       "tool.denied",
       SEVERITY[verdict.reason ?? ""] ?? "medium",

@@ -5,7 +5,7 @@
  * instruction planted in a tool result (that is the point of the scenario).
  *
  * Models: `agent` (the obedient mail assistant), `agent-legacy` (the same, with the
- * legacy `function_call`), `agent-bad` (answers with broken
+ * legacy `function_call`), `agent-flood` (150 calls to undeclared tools), `agent-bad` (answers with broken
  * tool calls: malformed JSON, an unknown tool, oversized arguments, an entry that
  * is not an object).
  */
@@ -97,7 +97,12 @@ export async function startAgentUpstream(): Promise<AgentUpstream> {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Json;
       requests.push(body);
       const model = String(body.model);
-      const step = model === "agent-bad" ? { calls: badCalls(), content: null } : nextStep((body.messages as Json[]) ?? []);
+      const step =
+        model === "agent-bad"
+          ? { calls: badCalls(), content: null }
+          : model === "agent-flood"
+            ? { calls: Array.from({ length: 150 }, (_, i) => ({ name: `tool_${i}`, arguments: "{}" })), content: null }
+            : nextStep((body.messages as Json[]) ?? []);
       const toolCalls = step.calls.map((call, index) => ({ id: `call_${index + 1}`, type: "function", function: call }));
       const finish = toolCalls.length > 0 ? "tool_calls" : "stop";
       if (model === "agent-legacy") return legacy(res, model, step.calls[0], body.stream === true);

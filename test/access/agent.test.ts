@@ -315,6 +315,18 @@ describe("broken tool calls from the model", () => {
   });
 });
 
+describe("a flood of calls", () => {
+  it("denies every one, and records at most 100 events for one response plus a summary", async () => {
+    const response = await post(chat, { model: "agent-flood", messages: [SYSTEM, ASK] });
+    expect(response.status).toBe(200);
+    expect((response.json.bulwark as { denied: Json[] }).denied).toHaveLength(150);
+    expect(message(response).tool_calls).toBeUndefined();
+    const events = (await signals()).filter((event) => event.requestId === response.headers.get("x-request-id"));
+    expect(events).toHaveLength(101);
+    expect(events.filter((event) => event.detail.capped === true)).toHaveLength(1);
+  });
+});
+
 describe("onDeny block and spotlighting", () => {
   let strict: TestGateway;
   beforeAll(async () => {
