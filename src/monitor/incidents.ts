@@ -40,7 +40,7 @@ export const IncidentRuleConfig = z
         action: z.enum(["allow", "flag", "redact", "block"]).optional().describe("Decisions: the action taken."),
       })
       .describe("Which events count."),
-    count: z.number().int().min(1).max(100_000).default(1).describe("Matching events within the window that open an incident."),
+    count: z.number().int().min(1).max(10_000).default(1).describe("Matching events within the window that open an incident."),
     windowSeconds: z.number().int().min(1).max(604_800).default(300).describe("The window for `count`."),
     groupBy: z.enum(["principal", "route", "none"]).default("principal").describe("Separate incidents per principal, per route, or one for the rule."),
     severity: z.enum(SEVERITIES).optional().describe("The incident's severity (the most severe matching event's otherwise; decisions count as high)."),
@@ -144,6 +144,7 @@ export class IncidentError extends Error {
 
 const SEVERITY_OF_DECISION: Severity = "high";
 const SWEEP_EVERY = 1_000;
+const PERSIST_DELAY_MS = 500;
 /** Most rule-and-group windows counting towards an incident at once. */
 const MAX_WINDOWS = 100_000;
 
@@ -156,6 +157,8 @@ export class IncidentEngine {
   private readonly windows = new Map<string, Match[]>();
   private readonly writes = new Map<string, Promise<void>>();
   private matchesSinceSweep = 0;
+  /** Incidents fed by events, waiting for their coalesced write. */
+  private readonly delayed = new Map<string, { incident: Incident; timer: NodeJS.Timeout }>();
   private readonly now: () => Date;
   private config: IncidentsSpec;
 
@@ -245,8 +248,9 @@ export class IncidentEngine {
     return incident;
   }
 
-  /** Waits for pending store writes. */
+  /** Writes what waits for a coalesced write, and waits for every pending store write. */
   async flush(): Promise<void> {
+    for (const { incident } of [...this.delayed.values()]) this.persist(incident);
     while (this.writes.size > 0) await Promise.allSettled([...this.writes.values()]);
   }
 
@@ -275,12 +279,16 @@ export class IncidentEngine {
       this.addEvent(live, event, "event");
       if (rule.severity === undefined && severityRank(eventSeverity(event)) > severityRank(live.severity)) live.severity = eventSeverity(event);
       live.updatedAt = this.now().toISOString();
-      this.persist(live);
+      this.persist(live, true);
       return;
     }
     const at = this.now().getTime();
     if (++this.matchesSinceSweep >= SWEEP_EVERY || this.windows.size > MAX_WINDOWS) this.sweep(at);
-    const window = (this.windows.get(key) ?? []).filter((match) => match.at > at - rule.windowSeconds * 1000);
+    const window = this.windows.get(key) ?? [];
+    const cutoff = at - rule.windowSeconds * 1000;
+    let expired = 0;
+    while (expired < window.length && window[expired]!.at <= cutoff) expired++;
+    if (expired > 0) window.splice(0, expired);
     window.push({ event, at });
     if (window.length < rule.count) {
       this.windows.set(key, window);
@@ -386,8 +394,24 @@ export class IncidentEngine {
     }
   }
 
-  /** Writes the incident's current state; writes of one incident are serialised, failures reported, never thrown. */
-  private persist(incident: Incident): void {
+  /**
+   * Writes the incident's current state; writes of one incident are serialised, failures reported, never thrown.
+   * `coalesce`: an event fed the incident; during a burst, one write per PERSIST_DELAY_MS carries them all
+   * (lifecycle changes write at once).
+   */
+  private persist(incident: Incident, coalesce = false): void {
+    const waiting = this.delayed.get(incident.id);
+    if (coalesce) {
+      if (waiting) return;
+      const timer = setTimeout(() => this.persist(incident), PERSIST_DELAY_MS);
+      timer.unref();
+      this.delayed.set(incident.id, { incident, timer });
+      return;
+    }
+    if (waiting) {
+      clearTimeout(waiting.timer);
+      this.delayed.delete(incident.id);
+    }
     const previous = this.writes.get(incident.id) ?? Promise.resolve();
     const write = previous
       .then(() => this.options.store.putIncident(toRow(incident)))
