@@ -192,6 +192,34 @@ describe("an attack burst", () => {
   });
 });
 
+describe("a quarantine (limits) in the same gateway", () => {
+  let upstream: MockUpstream;
+  let gw: TestGateway;
+  let receiver: Receiver;
+
+  beforeAll(async () => {
+    upstream = await startMockUpstream();
+    receiver = await startReceiver();
+    gw = await startGateway(testConfig(upstream.url, { alerts: { webhooks: [{ name: "ops", url: receiver.url }] }, incidents: { runbooks: { quarantine: "https://runbooks.example/quarantine" } } }));
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await Promise.all([upstream?.close(), receiver?.close()]);
+  });
+
+  it("opens a quarantine incident for the principal, with the runbook, and alerts", async () => {
+    const response = await fetch(`${gw.url}/admin/quarantine`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ principal: "intern", reason: "credential stuffing from a new ASN" }) });
+    expect(response.status).toBe(201);
+    const alert = await waitFor("the alert", () => receiver.bodies.find((body) => body.type === "incident.opened"));
+    expect(alert).toMatchObject({ severity: "high", principal: "intern", title: "Incident opened: Principal quarantined", incident: { rule: "quarantine", runbook: "https://runbooks.example/quarantine" } });
+    const [incident] = (await adminGet(`${gw.url}/admin/incidents`)).json.data as Array<Record<string, unknown>>;
+    expect(incident).toMatchObject({ rule: "quarantine", principal: "intern", status: "open", eventCount: 1 });
+    const [added] = await signals(gw, "quarantine.added");
+    const detail = await adminGet(`${gw.url}/admin/incidents/${String(incident!.id)}`);
+    expect((detail.json.timeline as Array<{ kind: string; eventId?: string }>)[0]).toMatchObject({ kind: "trigger", eventId: added!.id });
+  });
+});
+
 describe("a scheduled scan", () => {
   let demo: DemoUpstream;
   let gw: TestGateway;
