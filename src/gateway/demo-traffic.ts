@@ -51,8 +51,10 @@ export interface DemoTrafficOptions {
 }
 
 export interface DemoTraffic {
-  /** Requests sent so far. */
+  /** Requests started so far. */
   sent(): number;
+  /** Requests the gateway answered (with any status). */
+  answered(): number;
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
   const controller = new AbortController();
   const inFlight = new Set<Promise<void>>();
   let n = 0;
+  let answered = 0;
   let ticks = 0;
 
   const send = (sample: Sample): void => {
@@ -75,7 +78,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
     })
       .then((response) => response.arrayBuffer())
       .then(
-        () => undefined,
+        () => void answered++,
         () => undefined, // refusals are answers; a failed request (gateway stopping) is simply not counted
       );
     inFlight.add(request);
@@ -95,6 +98,7 @@ export function startDemoTraffic(options: DemoTrafficOptions): DemoTraffic {
 
   return {
     sent: () => n,
+    answered: () => answered,
     async stop() {
       clearInterval(timer);
       controller.abort();

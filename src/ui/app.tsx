@@ -6,9 +6,9 @@ import { Api, ApiError } from "./api.js";
 import { storedKey, storeKey, takeKeyFromLocation } from "./auth.js";
 import { DecisionsChart, LatencyChart } from "./charts.js";
 import { clock, count, micros, percent, shortHash } from "./format.js";
-import { CategoriesPanel, ContainmentPanel, CoveragePanel, DecisionsPanel, IncidentsPanel, PoliciesPanel, PrincipalsPanel, QuarantinePanel, ScansPanel, SignalsPanel } from "./panels.js";
+import { ApprovalsPanel, CategoriesPanel, ContainmentPanel, CoveragePanel, DecisionsPanel, IncidentsPanel, PoliciesPanel, PrincipalsPanel, QuarantinePanel, ScansPanel, SignalsPanel } from "./panels.js";
 import { readViewState, RANGES, writeViewState, type Filters, type ViewState } from "./state.js";
-import { parseIncidents, parseQuarantine, type Incident, type QuarantineEntry } from "./remote.js";
+import { parseApprovals, parseIncidents, parseQuarantine, type Approval, type Incident, type QuarantineEntry } from "./remote.js";
 
 const REFRESH_MS = 3_000;
 const SLOW_REFRESH_MS = 30_000;
@@ -72,6 +72,7 @@ interface Data {
   scans?: SignalsResponse;
   quarantine?: readonly QuarantineEntry[];
   incidents?: readonly Incident[];
+  approvals?: readonly Approval[];
   policies?: PoliciesResponse;
   coverage?: CoverageResponse;
 }
@@ -161,6 +162,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
         load("scans", () => api.get<SignalsResponse>("/admin/dashboard/signals", { type: "scan.", limit: 10 })),
         status.features.quarantine ? load("quarantine", async () => parseQuarantine(await api.get<unknown>("/admin/quarantine"))) : null,
         status.features.incidents ? load("incidents", async () => parseIncidents(await api.get<unknown>("/admin/incidents", { limit: 20 }))) : null,
+        status.features.approvals ? load("approvals", async () => parseApprovals(await api.get<unknown>("/admin/approvals", { status: "pending", limit: 20 }))) : null,
       ]);
       setUpdatedAt(Date.now());
     } finally {
@@ -305,15 +307,25 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
         </Panel>
       </section>
 
-      <Panel title="Incidents" id="incidents">
-        <IncidentsPanel
-          available={features?.incidents ?? false}
-          incidents={data.incidents}
-          error={errors.incidents}
-          onAcknowledge={(id) => act(() => api.post(`/admin/incidents/${encodeURIComponent(id)}/acknowledge`, {}))}
-          onResolve={(id) => act(() => api.post(`/admin/incidents/${encodeURIComponent(id)}/resolve`, {}))}
-        />
-      </Panel>
+      <section class="grid two">
+        <Panel title="Incidents" id="incidents">
+          <IncidentsPanel
+            available={features?.incidents ?? false}
+            incidents={data.incidents}
+            error={errors.incidents}
+            onAcknowledge={(id) => act(() => api.post(`/admin/incidents/${encodeURIComponent(id)}/acknowledge`, {}))}
+            onResolve={(id) => act(() => api.post(`/admin/incidents/${encodeURIComponent(id)}/resolve`, {}))}
+          />
+        </Panel>
+        <Panel title="Tool calls waiting for approval" id="approvals">
+          <ApprovalsPanel
+            available={features?.approvals ?? false}
+            approvals={data.approvals}
+            error={errors.approvals}
+            onDecide={(id, verdict) => act(() => api.post(`/admin/approvals/${encodeURIComponent(id)}/${verdict}`, {}))}
+          />
+        </Panel>
+      </section>
 
       <section class="grid three">
         <Panel title="Policy versions" id="policies">

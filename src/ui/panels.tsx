@@ -3,7 +3,7 @@ import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { CategoryCount, Containment, CoverageResponse, DecisionsResponse, PoliciesResponse, PrincipalCount, SignalsResponse } from "../gateway/dashboard-types.js";
 import { clock, count, dateTime, micros, percent, shortHash } from "./format.js";
-import type { Incident, QuarantineEntry } from "./remote.js";
+import type { Approval, Incident, QuarantineEntry } from "./remote.js";
 import type { Filters } from "./state.js";
 
 function ErrorLine({ error }: { error: string | undefined }) {
@@ -373,6 +373,7 @@ export function IncidentsPanel({
               <th>severity</th>
               <th>status</th>
               <th>incident</th>
+              <th>concerns</th>
               <th>rule</th>
               <th />
             </tr>
@@ -396,6 +397,7 @@ export function IncidentsPanel({
                     </>
                   ) : null}
                 </td>
+                <td>{incident.principal ?? "–"}</td>
                 <td>
                   <code>{incident.rule}</code>
                 </td>
@@ -506,6 +508,63 @@ export function CoveragePanel({ coverage, error }: { coverage: CoverageResponse 
         </ul>
       ) : (
         <None>Every policy control of the library is enforced.</None>
+      )}
+    </div>
+  );
+}
+
+export function ApprovalsPanel({
+  available,
+  approvals,
+  error,
+  onDecide,
+}: {
+  available: boolean;
+  approvals: readonly Approval[] | undefined;
+  error: string | undefined;
+  onDecide: (id: string, verdict: "approve" | "reject") => Promise<string | null>;
+}): JSX.Element {
+  const [actionError, setActionError] = useState<string | null>(null);
+  if (!available) return <None>This gateway has no approvals API (/admin/approvals).</None>;
+  return (
+    <div>
+      <ErrorLine error={error ?? actionError ?? undefined} />
+      {!approvals ? null : approvals.length === 0 ? (
+        <None>No tool call is waiting for approval.</None>
+      ) : (
+        <table class="compact" data-testid="approvals">
+          <thead>
+            <tr>
+              <th>held</th>
+              <th>principal</th>
+              <th>tool call</th>
+              <th>why held</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {approvals.map((approval) => (
+              <tr key={approval.id}>
+                <td class="time">{approval.createdAt ? clock(approval.createdAt) : "–"}</td>
+                <td>{approval.principal}</td>
+                <td class="excerpt">
+                  <code>
+                    {approval.tool}({approval.arguments.length > 160 ? `${approval.arguments.slice(0, 159)}…` : approval.arguments})
+                  </code>
+                </td>
+                <td>{approval.reason}</td>
+                <td class="actions">
+                  <button type="button" onClick={async () => setActionError(await onDecide(approval.id, "approve"))}>
+                    approve
+                  </button>
+                  <button type="button" onClick={async () => setActionError(await onDecide(approval.id, "reject"))}>
+                    reject
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
     </div>
   );

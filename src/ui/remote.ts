@@ -70,3 +70,38 @@ export function parseIncidents(value: unknown): Incident[] {
     ];
   });
 }
+
+export interface Approval {
+  readonly id: string;
+  readonly status: string;
+  readonly principal: string;
+  readonly tool: string;
+  readonly arguments: string;
+  readonly reason: string;
+  readonly createdAt: string | null;
+  readonly expiresAt: string | null;
+}
+
+/** Tool calls held for a person's approval (access/: GET /admin/approvals). */
+export function parseApprovals(value: unknown): Approval[] {
+  return list(value).flatMap((entry) => {
+    const id = text(entry.id);
+    const principal = text(entry.principal);
+    const tool = text(entry.tool);
+    if (!id || !principal || !tool) return [];
+    const call = entry.tool_call as { function?: { arguments?: unknown } } | undefined;
+    const args = call?.function?.arguments;
+    return [
+      {
+        id,
+        status: text(entry.status) ?? "",
+        principal,
+        tool,
+        arguments: typeof args === "string" ? args : args === undefined ? "" : JSON.stringify(args),
+        reason: text(entry.reason) ?? "",
+        createdAt: time(entry.created_at ?? entry.createdAt),
+        expiresAt: time(entry.expires_at ?? entry.expiresAt),
+      },
+    ];
+  });
+}

@@ -204,13 +204,16 @@ describe("demo traffic", () => {
     try {
       // The demo model name is not one the mock upstream knows, so it echoes: the input decisions are what counts.
       const traffic = startDemoTraffic({ url: open.url, intervalMs: 20, burstEvery: 6, burstSize: 3 });
-      await expect.poll(() => traffic.sent(), { timeout: 10_000 }).toBeGreaterThanOrEqual(12);
+      await expect.poll(() => traffic.answered(), { timeout: 10_000 }).toBeGreaterThanOrEqual(12);
       await traffic.stop();
       const sent = traffic.sent();
       await open.gateway.writer.flush(5_000);
       const events = (await open.store.list({ kind: "decision", limit: 1000 })).map((stored) => stored.event as DecisionEvent);
       const inputs = events.filter((event) => event.stage === "input");
-      expect(inputs.length).toBe(sent);
+      // stop() cuts off requests in flight: each one the gateway answered made a decision, and none came from elsewhere.
+      expect(inputs.length).toBeGreaterThanOrEqual(traffic.answered());
+      expect(inputs.length).toBeLessThanOrEqual(sent);
+      expect(traffic.answered()).toBeGreaterThanOrEqual(10);
       expect(inputs.every((event) => event.requestId.startsWith(DEMO_TRAFFIC_PREFIX) && event.principal === "anonymous")).toBe(true);
       expect(inputs.filter((event) => event.action === "block").length).toBeGreaterThanOrEqual(3);
       expect(inputs.filter((event) => event.action === "allow").length).toBeGreaterThanOrEqual(4);
