@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   audit: () => import("./audit.js"),
   keys: () => import("./keys.js"),
   threats: () => import("./threats.js"),
+  report: () => import("./report.js"),
   train: () => import("./train.js"),
   eval: () => import("./eval.js"),
   scan: () => import("./scan.js"),
