@@ -7,7 +7,10 @@
  * (`stop` once no call is left). The `bulwark` extension field lists what was
  * done, for applications that show it.
  */
-import type { ToolCall, ToolCallVerdict } from "./tools.js";
+import type { AccessOptions } from "../policy/access.js";
+import type { Policy } from "../policy/schema.js";
+import { analyzeConversation, type ConversationMessage, type ConversationProvenance } from "./provenance.js";
+import { AccessControl, createAccessControl, type ToolCall, type ToolCallVerdict } from "./tools.js";
 
 export interface ProposedCall {
   readonly choice: number;
@@ -136,4 +139,56 @@ export function rewriteMessage(
   }
   const callsLeft = (Array.isArray(message.tool_calls) && message.tool_calls.length > 0) || message.function_call !== undefined;
   return callsLeft ? finishReason : finishReason === "tool_calls" || finishReason === "function_call" ? "stop" : finishReason;
+}
+
+export interface ReviewOptions {
+  readonly roles: readonly string[];
+  /** The conversation the completion answers (the request's messages), for provenance. */
+  readonly messages?: readonly ConversationMessage[];
+  readonly provenance?: ConversationProvenance;
+  /** Overrides the policy's onDeny. */
+  readonly onDeny?: OnDeny;
+  /** Holds a call that needs approval and returns its approval (an ApprovalStore's `hold`); without it such calls are reported as denied. */
+  readonly hold?: (call: ProposedCall, verdict: ToolCallVerdict) => { readonly id: string; readonly expiresAt: string } | null;
+}
+
+export interface ReviewResult {
+  /** Every proposed call with its verdict, in order. */
+  readonly decided: ReadonlyArray<{ readonly call: ProposedCall; readonly verdict: ToolCallVerdict }>;
+  readonly report: BulwarkToolReport;
+  /** With onDeny `block`, a call was denied: the completion must not be used (it is left unchanged). */
+  readonly blocked: boolean;
+}
+
+/**
+ * The gateway's treatment of a completion, for applications that call the model themselves: checks every
+ * proposed call and rewrites the completion in place (denied calls removed or replaced, held ones pending, the
+ * `bulwark` field added when anything was done). Emits no events: record `decided` as the application sees fit.
+ */
+export function reviewCompletion(policy: Policy | AccessOptions | AccessControl, completion: unknown, options: ReviewOptions): ReviewResult {
+  const control = policy instanceof AccessControl ? policy : createAccessControl(policy);
+  const onDeny = options.onDeny ?? control.options.onDeny;
+  const report: BulwarkToolReport = { denied: [], pending: [] };
+  const calls = completionCalls(completion);
+  if (calls.length === 0) return { decided: [], report, blocked: false };
+  const provenance = options.provenance ?? (options.messages ? analyzeConversation(options.messages) : undefined);
+  const { verdicts } = control.authorize({ roles: options.roles, calls: calls.map((proposed) => proposed.call), ...(provenance ? { provenance } : {}) });
+  const decided = calls.map((call, index) => ({ call, verdict: verdicts[index]! }));
+  if (!control.active) return { decided, report, blocked: false };
+  if (onDeny === "block" && verdicts.some((verdict) => verdict.outcome === "deny")) return { decided, report, blocked: true };
+  const choices = (completion as { choices: unknown[] }).choices;
+  choices.forEach((raw, position) => {
+    const choice = raw as Record<string, unknown>;
+    const index = typeof choice.index === "number" ? choice.index : position;
+    const mine = decided.filter((entry) => entry.call.choice === index);
+    if (mine.length === 0 || !choice.message || typeof choice.message !== "object") return;
+    const resolutions: CallResolution[] = mine.map(({ call, verdict }) => {
+      const approval = verdict.outcome === "approval" ? options.hold?.(call, verdict) : undefined;
+      return approval ? { verdict, approval } : verdict.outcome === "approval" ? { verdict: { ...verdict, outcome: "deny" } } : { verdict };
+    });
+    const finish = rewriteMessage(choice.message as MessageLike, mine.map((entry) => entry.call), resolutions, choice.finish_reason as string | null | undefined, onDeny, report);
+    if (finish !== undefined) choice.finish_reason = finish;
+  });
+  if (report.denied.length > 0 || report.pending.length > 0) (completion as Record<string, unknown>).bulwark = report;
+  return { decided, report, blocked: false };
 }

@@ -14,7 +14,7 @@ export type { AuthorizationRequest, AuthorizationResult, ToolCall, ToolCallOutco
 export { analyzeConversation, conversationTexts, provenanceOf } from "./provenance.js";
 export type { ConversationMessage, ConversationProvenance, ConversationText, ProvenanceOptions } from "./provenance.js";
 export { spotlight, spotlightInstruction, type SpotlightOptions, type SpotlightResult } from "./spotlight.js";
-export { completionCalls, messageCalls, rewriteMessage } from "./completion.js";
-export type { BulwarkToolReport, CallResolution, DeniedEntry, OnDeny, PendingEntry, ProposedCall } from "./completion.js";
+export { completionCalls, messageCalls, reviewCompletion, rewriteMessage } from "./completion.js";
+export type { BulwarkToolReport, CallResolution, DeniedEntry, OnDeny, PendingEntry, ProposedCall, ReviewOptions, ReviewResult } from "./completion.js";
 export { ApprovalStore, type Approval, type ApprovalCall, type ApprovalStatus, type ApprovalStoreOptions, type DecideResult, type HoldRequest } from "./approvals.js";
 export { canonicalDomain, valuesAt } from "./constraints.js";
