@@ -11,3 +11,6 @@ export { cusum, detectDrift, driftWindows, ksBinned, ksPValue, ksSamples, psi, t
 export { FALSE_POSITIVE_SIGNAL, evaluateObjectives, type ObjectiveStatus, type ObjectivesReport } from "./objectives.js";
 export { Monitor, systemClock, type MonitorClock, type MonitorDeps, type MonitorSnapshot } from "./monitor.js";
 export { guessScript, type ScriptName } from "./script.js";
+export { AlertDispatcher, AlertsConfig, WebhookConfig, alertFromSignal, jsonBody, slackBody, type Alert, type AlertDelivery, type AlertHooks, type AlertOutcome, type AlertsSpec } from "./alerts.js";
+export { BUILTIN_RULES, IncidentEngine, IncidentError, IncidentRuleConfig, IncidentsConfig, incidentJson, incidentMarkdown, type Incident, type IncidentStatus, type IncidentsSpec, type TimelineEntry } from "./incidents.js";
+export { CronExpression, ScanScheduler, ScheduleConfig, type ScheduledRunResult, type ScheduleSpec, type SchedulerOptions } from "./schedules.js";
