@@ -224,18 +224,24 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
       baseUrl = url;
       if (schedules.length === 0) return;
       // One fresh key per schedule and start: the previous ones are revoked, the new one lives only in memory here.
-      const stored = await store.listKeys();
-      const now = new Date().toISOString();
-      for (const schedule of schedules) {
-        const prefix = `${SCHEDULE_KEY_PREFIX}${schedule.name}-`;
-        for (const old of stored.filter((key) => key.id.startsWith(prefix) && !key.revoked)) await store.putKey({ ...old, revoked: true });
-        const key = generateKey();
-        const id = `${prefix}${Date.now().toString(36)}`;
-        await store.putKey({ id, principal: schedule.principal, hash: hashKey(key), createdAt: now, revoked: false });
-        keys.set(schedule.name, key);
-        emit(adminEvent("bulwark", "/schedules", "key_created", { id, principal: schedule.principal, schedule: schedule.name }));
+      try {
+        const stored = await store.listKeys();
+        const now = new Date().toISOString();
+        for (const schedule of schedules) {
+          const prefix = `${SCHEDULE_KEY_PREFIX}${schedule.name}-`;
+          for (const old of stored.filter((key) => key.id.startsWith(prefix) && !key.revoked)) await store.putKey({ ...old, revoked: true });
+          const key = generateKey();
+          const id = `${prefix}${Date.now().toString(36)}`;
+          await store.putKey({ id, principal: schedule.principal, hash: hashKey(key), createdAt: now, revoked: false });
+          keys.set(schedule.name, key);
+          emit(adminEvent("bulwark", "/schedules", "key_created", { id, principal: schedule.principal, schedule: schedule.name }));
+        }
+        await deps.onKeysChanged();
+      } catch (error) {
+        // The gateway serves on; each run then fails visibly (scan.failed: no key) until a restart succeeds.
+        monitorErrors.inc({ part: "schedules" });
+        logger.error({ error: error instanceof Error ? error.message : String(error) }, "keys for scheduled scans could not be created");
       }
-      await deps.onKeysChanged();
       scheduler.start();
       logger.info({ schedules: scheduler.nextRuns() }, "scheduled scans started");
     },

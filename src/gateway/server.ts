@@ -416,7 +416,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     reloading ??= (async () => {
       try {
         const loaded = options.configFile ? await loadConfigFile(options.configFile) : runtime.loaded;
-        const restartOnly = (["listen", "store", "limits", "redis"] as const).filter((key) => JSON.stringify(loaded.config[key]) !== JSON.stringify(runtime.loaded.config[key]));
+        const restartOnly = (["listen", "store", "limits", "redis", "schedules"] as const).filter((key) => JSON.stringify(loaded.config[key]) !== JSON.stringify(runtime.loaded.config[key]));
         const next = await buildRuntime(await inputsFor(loaded, runtime));
         const previous = runtime;
         runtime = next;
