@@ -8,5 +8,6 @@
 export * from "./guard/index.js";
 export * from "./policy/index.js";
 export * from "./access/index.js";
+export * from "./limits/index.js";
 export { createGuardModelLayer, type GuardModelLayerOptions } from "./external/guard-model.js";
 export { VERSION } from "./version.js";

@@ -78,8 +78,9 @@ class PrincipalState {
   readonly rate = new Baseline();
   readonly tokenUse = new Baseline();
   readonly diversity = new Baseline();
-  /** EWMA of the block fraction per active bucket. */
-  blockRate = 0;
+  /** Exponentially decayed counts of blocked and of all requests over active buckets (the baseline block rate is their ratio, with a prior). */
+  decayedBlocks = 0;
+  decayedRequests = 0;
   /** EWMA of the share of requests with a near-identical earlier prompt (high for template-driven callers). */
   templatedShare = 0;
   /** Bucket of the last report per kind (cooldown). */
@@ -154,11 +155,12 @@ export class AnomalyDetector {
       (found ??= []).push(this.report(state, "rate", now, state.requests, state.rate.mean, Math.max(state.rate.limit, rate.minRequests), "requests in one bucket"));
     }
     if (blocked && state.blocks >= blockRate.minBlocks) {
-      const p = Math.max(state.blockRate, 0.01);
+      // Baseline block rate with a prior of 1 block in 100 requests, so that a few early blocks do not set it high.
+      const p = Math.min(0.5, Math.max((state.decayedBlocks + 1) / (state.decayedRequests + 100), 0.01));
       const expected = state.requests * p;
-      const limit = expected + blockRate.z * Math.sqrt(state.requests * p * (1 - p) + 1);
+      const limit = expected + blockRate.z * Math.sqrt(state.requests * p * (1 - p));
       if (state.blocks > limit && this.due(state, "block_rate", bucket)) {
-        (found ??= []).push(this.report(state, "block_rate", now, state.blocks, expected, limit, `blocked requests out of ${state.requests} in one bucket`));
+        (found ??= []).push(this.report(state, "block_rate", now, state.blocks, expected, Math.max(limit, blockRate.minBlocks), `blocked requests out of ${state.requests} in one bucket`));
       }
     }
     if (prompt !== undefined && prompt.length > 0) {
@@ -248,8 +250,8 @@ export class AnomalyDetector {
       state.rate.update(state.requests, this.alpha, first);
       state.tokenUse.update(state.tokens, this.alpha, first);
       state.diversity.update(state.novel, this.alpha, first);
-      const fraction = state.blocks / state.requests;
-      state.blockRate = first ? fraction : state.blockRate + this.alpha * (fraction - state.blockRate);
+      state.decayedBlocks = state.decayedBlocks * (1 - this.alpha) + state.blocks;
+      state.decayedRequests = state.decayedRequests * (1 - this.alpha) + state.requests;
       const templated = state.templated / state.requests;
       state.templatedShare = first ? templated : state.templatedShare + this.alpha * (templated - state.templatedShare);
       state.activeBuckets++;
