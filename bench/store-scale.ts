@@ -11,7 +11,7 @@
  * chain (src/store/chain.ts link()) and loaded in COPYs of 200 000 rows
  * with COPY (through psql, which must be on the PATH); secondary indexes are dropped
  * during the load and rebuilt after it, then the roll-ups are rebuilt
- * (rebuildStatements, as migration 4's backfill does) and the tables analysed.
+ * (rebuildAllStatements, as migrations 4 and 5 backfill) and the tables analysed.
  *
  * Resumable: the chain head records how far the load got; a rerun continues
  * from there, and a complete schema is reused as it is (only the timings run).
@@ -25,7 +25,7 @@ import { writeFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { GENESIS_HASH, link } from "../src/store/chain.js";
 import { postgresDriver } from "../src/store/postgres.js";
-import { AGGREGATE_COLUMNS, aggregateColumns, rebuildStatements } from "../src/store/sql-aggregates.js";
+import { AGGREGATE_COLUMNS, aggregateColumns, rebuildAllStatements } from "../src/store/sql-aggregates.js";
 import { SqlEventStore } from "../src/store/sql.js";
 import { indexedColumns } from "../src/store/columns.js";
 import type { AuditEvent, DecisionEvent, EventStore, SignalEvent } from "../src/store/types.js";
@@ -196,16 +196,16 @@ async function finish(driver: ReturnType<typeof postgresDriver>, loaded: boolean
     await driver.query(`set maintenance_work_mem = '512MB'`);
     await driver.query(def);
   }
-  const [rollups] = await driver.query<{ n: string }>(`select count(*) n from ${S}.agg_minute`);
+  const [rollups] = await driver.query<{ n: string }>(`select least((select count(*) from ${S}.agg_minute), (select count(*) from ${S}.agg_policy_hour)) n`);
   if (loaded || Number(rollups!.n) === 0) {
     process.stderr.write("  rebuilding roll-ups\n");
     await driver.transaction(async (tx) => {
       await tx.query(`set local work_mem = '256MB'`);
-      for (const statement of rebuildStatements(S)) await tx.query(statement);
+      for (const statement of rebuildAllStatements(S)) await tx.query(statement);
     });
     process.stderr.write("  analysing\n");
     await driver.query(`vacuum analyze ${S}.events`);
-    for (const table of ["agg_minute", "agg_hour", "agg_latency_minute", "agg_latency_hour", "agg_principal_hour", "agg_category_hour", "agg_fault_hour", "agg_signal_hour"]) {
+    for (const table of ["agg_minute", "agg_hour", "agg_latency_minute", "agg_latency_hour", "agg_principal_hour", "agg_category_hour", "agg_fault_hour", "agg_signal_hour", "agg_policy_hour"]) {
       await driver.query(`vacuum analyze ${S}.${table}`);
     }
   }
@@ -265,6 +265,8 @@ async function main(): Promise<void> {
   rows.push(
     await time("degraded decisions by layer, 7 days", () => store.containment({ since: ago(7 * D), until }), (value: { degraded: number; byLayer: unknown[] }) => `${value.degraded} degraded, ${value.byLayer.length} layer faults`),
   );
+  rows.push(await time("policy versions, 30 days", () => store.policyVersions({ since: ago(30 * D), until }), (value: unknown[]) => `${value.length} versions`));
+  rows.push(await time("latency percentiles, 7 days", () => store.latency({ since: ago(7 * D), until }), (value: { p95: number } | null) => `p95 ${value?.p95} us`));
   rows.push(await time("signal counts by type, 7 days", () => store.signalCounts({ since: ago(7 * D), until }), (value: unknown[]) => `${value.length} types`));
   const page = (value: { events: unknown[]; nextBeforeSeq: number | null }): string => `${value.events.length} events${value.nextBeforeSeq ? ", more" : ""}`;
   rows.push(await time("recent events, newest page", () => store.searchEvents({ limit: 50 }), page));

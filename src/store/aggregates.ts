@@ -129,6 +129,15 @@ export interface EventPage {
   readonly nextBeforeSeq: number | null;
 }
 
+export interface PolicyVersion {
+  readonly policyName: string;
+  readonly policyHash: string;
+  readonly decisions: number;
+  /** ISO times of its first and last decision in the window. */
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+}
+
 export interface LatencyQuery extends TimeWindow {
   readonly stage?: "input" | "output";
 }
@@ -165,6 +174,8 @@ export interface EventAggregates {
   containment(query: TimeWindow): Promise<Containment>;
   signalCounts(query: SignalCountsQuery): Promise<SignalCount[]>;
   searchEvents(query: EventSearch): Promise<EventPage>;
+  /** Guard policies that made decisions in the window, the most recently used first. */
+  policyVersions(query: TimeWindow): Promise<PolicyVersion[]>;
   /** Latency percentiles of all decisions in the window (or one stage's). */
   latency(query: LatencyQuery): Promise<LatencyPercentiles | null>;
   /** Histograms for drift (per principal and route). */

@@ -23,6 +23,7 @@ import {
   type LatencyPercentiles,
   type LatencyQuery,
   type MixRow,
+  type PolicyVersion,
   type PrincipalCount,
   type SignalCount,
   type SignalCountsQuery,
@@ -85,6 +86,23 @@ export class MemoryAggregates implements EventAggregates {
       histogram.set(bin, (histogram.get(bin) ?? 0) + 1);
     }
     return percentilesOf(histogram);
+  }
+
+  async policyVersions(query: TimeWindow): Promise<PolicyVersion[]> {
+    const window = checkWindow(query, "policyVersions");
+    const versions = new Map<string, { policyName: string; policyHash: string; decisions: number; firstSeen: string; lastSeen: string }>();
+    for (const event of this.decisions(window.since, window.until)) {
+      const key = `${event.policyName}\u0000${event.policyHash}`;
+      const time = new Date(event.time).toISOString();
+      const entry = versions.get(key);
+      if (!entry) versions.set(key, { policyName: event.policyName, policyHash: event.policyHash, decisions: 1, firstSeen: time, lastSeen: time });
+      else {
+        entry.decisions++;
+        if (time < entry.firstSeen) entry.firstSeen = time;
+        if (time > entry.lastSeen) entry.lastSeen = time;
+      }
+    }
+    return [...versions.values()].sort((a, b) => compare(b.lastSeen, a.lastSeen) || compare(a.policyHash, b.policyHash)).slice(0, 100);
   }
 
   async topPrincipals(query: TopPrincipalsQuery): Promise<PrincipalCount[]> {

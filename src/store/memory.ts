@@ -34,6 +34,7 @@ export class MemoryEventStore implements EventStore {
   decisionSeries: MemoryAggregates["decisionSeries"] = (query) => this.aggregates.decisionSeries(query);
   topPrincipals: MemoryAggregates["topPrincipals"] = (query) => this.aggregates.topPrincipals(query);
   latency: MemoryAggregates["latency"] = (query) => this.aggregates.latency(query);
+  policyVersions: MemoryAggregates["policyVersions"] = (query) => this.aggregates.policyVersions(query);
   categoryCounts: MemoryAggregates["categoryCounts"] = (query) => this.aggregates.categoryCounts(query);
   containment: MemoryAggregates["containment"] = (query) => this.aggregates.containment(query);
   signalCounts: MemoryAggregates["signalCounts"] = (query) => this.aggregates.signalCounts(query);

@@ -11,6 +11,7 @@
  *   agg_fault_hour      per hour, failed layer, status and final action: decisions
  *                       (layer '*' status 'degraded': every degraded decision once)
  *   agg_signal_hour     per hour, signal type and severity: signals
+ *   agg_policy_hour     per hour and policy (name, hash): decisions, first and last time (migration 5)
  *
  * Windows that do not fall on whole hours read the whole hours from the roll-up
  * and the ragged edges (under an hour each) from the events by their time index,
@@ -41,6 +42,7 @@ import {
   type LatencyQuery,
   type LayerFault,
   type MixRow,
+  type PolicyVersion,
   type PrincipalCount,
   type SignalCount,
   type SignalCountsQuery,
@@ -124,6 +126,24 @@ export const AGGREGATE_MIGRATION = {
   ],
 };
 
+export const POLICY_MIGRATION = {
+  version: 5,
+  name: "aggregates: policy versions per hour",
+  statements: (s: string): string[] => [
+    `create table ${s}.agg_policy_hour (bucket timestamptz not null, policy_name text not null, policy_hash text not null,
+       decisions bigint not null, first_time timestamptz not null, last_time timestamptz not null, primary key (bucket, policy_name, policy_hash))`,
+    ...rebuildPolicyStatements(s),
+  ],
+};
+
+function rebuildPolicyStatements(s: string): string[] {
+  return [
+    `delete from ${s}.agg_policy_hour`,
+    `insert into ${s}.agg_policy_hour select date_trunc('hour', time), p->>'policyName', p->>'policyHash', count(*), min(time), max(time)
+       from (select time, payload::jsonb p from ${s}.events where kind = 'decision') d group by 1, 2, 3`,
+  ];
+}
+
 /** Recomputes every roll-up from the events (the migration's backfill; the benchmark's bulk load). */
 export function rebuildStatements(s: string): string[] {
   const d = `from ${s}.events where kind = 'decision'`;
@@ -155,6 +175,11 @@ export function rebuildStatements(s: string): string[] {
   ];
 }
 
+/** Every roll-up, migration 5's included. */
+export function rebuildAllStatements(s: string): string[] {
+  return [...rebuildStatements(s), ...rebuildPolicyStatements(s)];
+}
+
 /** Adds values keyed by a tuple. */
 class Tally<V extends number[]> {
   readonly rows = new Map<string, { key: unknown[]; values: V }>();
@@ -178,6 +203,7 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
   const category = new Tally<number[]>();
   const fault = new Tally<number[]>();
   const signal = new Tally<number[]>();
+  const policies = new Map<string, { key: [string, string, string]; decisions: number; first: string; last: string }>();
   for (const event of events) {
     if (event.kind === "signal") {
       signal.add([floorTo(event.time, HOUR), event.type, event.severity], [1]);
@@ -202,6 +228,14 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
       fault.add([h, layer, status, a], [1]);
     }
     if (degraded) fault.add([h, "*", "degraded", a], [1]);
+    const policyKey = JSON.stringify([h, event.policyName, event.policyHash]);
+    const policy = policies.get(policyKey);
+    if (!policy) policies.set(policyKey, { key: [h, event.policyName, event.policyHash], decisions: 1, first: event.time, last: event.time });
+    else {
+      policy.decisions++;
+      if (event.time < policy.first) policy.first = event.time;
+      if (event.time > policy.last) policy.last = event.time;
+    }
   }
   const statements: Array<{ text: string; params: unknown[] }> = [];
   const upsert = (table: string, keys: string[], values: string[], tally: Tally<number[]>): void => {
@@ -228,6 +262,21 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
   upsert("agg_category_hour", ["bucket", "category"], ["decisions", "blocks"], category);
   upsert("agg_fault_hour", ["bucket", "layer", "status", "action"], ["n"], fault);
   upsert("agg_signal_hour", ["bucket", "type", "severity"], ["n"], signal);
+  if (policies.size > 0) {
+    const params: unknown[] = [];
+    const tuples = [...policies.values()].map((p) => {
+      const base = params.length;
+      params.push(...p.key, p.decisions, p.first, p.last);
+      return `(${Array.from({ length: 6 }, (_, i) => `$${base + i + 1}`).join(",")})`;
+    });
+    const t = `${s}.agg_policy_hour`;
+    statements.push({
+      text: `insert into ${t} (bucket, policy_name, policy_hash, decisions, first_time, last_time) values ${tuples.join(",")}
+             on conflict (bucket, policy_name, policy_hash) do update set decisions = ${t}.decisions + excluded.decisions,
+             first_time = least(${t}.first_time, excluded.first_time), last_time = greatest(${t}.last_time, excluded.last_time)`,
+      params,
+    });
+  }
   return statements;
 }
 
@@ -321,6 +370,30 @@ export class SqlAggregates implements EventAggregates {
     if (parts.rollup) sources.push(`select bin, n from ${this.s}.agg_latency_hour where ${parts.rollup}${stage}`);
     const rows = await this.client.query<{ bin: number; n: string | number }>(`select bin, sum(n) n from (${sources.join(" union all ")}) t group by bin`, params);
     return percentilesOf(new Map(rows.map((row) => [Number(row.bin), num(row.n)])));
+  }
+
+  async policyVersions(query: TimeWindow): Promise<PolicyVersion[]> {
+    const window = checkWindow(query, "policyVersions");
+    const params: unknown[] = [];
+    const parts = split(window, params);
+    // The ragged edges (under an hour each) read the names from the payload.
+    const sources = [
+      `select p->>'policyName' policy_name, p->>'policyHash' policy_hash, count(*) decisions, min(time) first_time, max(time) last_time
+       from (select time, payload::jsonb p from ${this.s}.events where kind = 'decision' and ${parts.raw}) d group by 1, 2`,
+    ];
+    if (parts.rollup) sources.push(`select policy_name, policy_hash, decisions, first_time, last_time from ${this.s}.agg_policy_hour where ${parts.rollup}`);
+    const rows = await this.client.query<{ policy_name: string; policy_hash: string; decisions: string | number; first_time: Date | string; last_time: Date | string }>(
+      `select policy_name, policy_hash, sum(decisions) decisions, min(first_time) first_time, max(last_time) last_time
+       from (${sources.join(" union all ")}) t group by 1, 2 order by last_time desc, policy_hash limit 100`,
+      params,
+    );
+    return rows.map((row) => ({
+      policyName: row.policy_name,
+      policyHash: row.policy_hash,
+      decisions: num(row.decisions),
+      firstSeen: new Date(row.first_time).toISOString(),
+      lastSeen: new Date(row.last_time).toISOString(),
+    }));
   }
 
   async topPrincipals(query: TopPrincipalsQuery): Promise<PrincipalCount[]> {

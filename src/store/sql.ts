@@ -8,7 +8,7 @@
  */
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import { indexedColumns } from "./columns.js";
-import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
+import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
@@ -77,6 +77,7 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   AGGREGATE_MIGRATION,
+  POLICY_MIGRATION,
 ];
 
 const INSERT_CHUNK = 500;
@@ -100,6 +101,7 @@ export class SqlEventStore implements EventStore {
   decisionSeries: SqlAggregates["decisionSeries"] = (query) => this.aggregates.decisionSeries(query);
   topPrincipals: SqlAggregates["topPrincipals"] = (query) => this.aggregates.topPrincipals(query);
   latency: SqlAggregates["latency"] = (query) => this.aggregates.latency(query);
+  policyVersions: SqlAggregates["policyVersions"] = (query) => this.aggregates.policyVersions(query);
   categoryCounts: SqlAggregates["categoryCounts"] = (query) => this.aggregates.categoryCounts(query);
   containment: SqlAggregates["containment"] = (query) => this.aggregates.containment(query);
   signalCounts: SqlAggregates["signalCounts"] = (query) => this.aggregates.signalCounts(query);

@@ -115,6 +115,7 @@ export class WorkerEventStore implements EventStore {
   decisionSeries: EventAggregates["decisionSeries"] = (query) => this.forward("decisionSeries", query);
   topPrincipals: EventAggregates["topPrincipals"] = (query) => this.forward("topPrincipals", query);
   latency: EventAggregates["latency"] = (query) => this.forward("latency", query);
+  policyVersions: EventAggregates["policyVersions"] = (query) => this.forward("policyVersions", query);
   categoryCounts: EventAggregates["categoryCounts"] = (query) => this.forward("categoryCounts", query);
   containment: EventAggregates["containment"] = (query) => this.forward("containment", query);
   signalCounts: EventAggregates["signalCounts"] = (query) => this.forward("signalCounts", query);

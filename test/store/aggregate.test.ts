@@ -10,7 +10,7 @@ import { LATENCY_BOUNDS, binOf, percentilesOf, type EventAggregates } from "../.
 import { MemoryEventStore } from "../../src/store/memory.js";
 import { pgliteDriver } from "../../src/store/pglite.js";
 import { postgresDriver } from "../../src/store/postgres.js";
-import { AGGREGATE_MIGRATION, rebuildStatements } from "../../src/store/sql-aggregates.js";
+import { AGGREGATE_MIGRATION, rebuildAllStatements } from "../../src/store/sql-aggregates.js";
 import { SqlEventStore, type SqlDriver } from "../../src/store/sql.js";
 import type { AuditEvent, DecisionEvent, EventStore, SignalEvent } from "../../src/store/types.js";
 import { sortableId } from "../../src/util/sortable-id.js";
@@ -44,6 +44,8 @@ function events(): AuditEvent[] {
         ],
         textLength: 10 + i,
         script: i % 9 === 0 ? "cyrillic" : "latin",
+        // The policy was reloaded at 12:00.
+        ...(i >= 240 ? { policyName: "strict", policyHash: "sha256:bbb" } : { policyName: "default", policyHash: "sha256:aaa" }),
       }),
     );
     if (i % 60 === 0) out.push(signal(i % 120 === 0 ? "anomaly.rate" : "drift.score", new Date(T0 + i * 30_000 + 2_000).toISOString()));
@@ -130,6 +132,8 @@ async function answers(store: EventAggregates, since: string, until: string) {
     scores: sortRows(await store.distribution({ since, until, metric: "score" })),
     lengths: sortRows(await store.distribution({ since, until, metric: "length" })),
     mix: sortRows(await store.mix({ since, until })),
+    latency: await store.latency({ since, until }),
+    policies: await store.policyVersions({ since, until }),
   };
 }
 
@@ -203,6 +207,15 @@ for (const backend of backends) {
       expect((await store.signalCounts({ since, until, type: "drift." })).every((s) => s.type === "drift.score" && s.severity === "medium")).toBe(true);
     });
 
+    it("lists the policy versions that decided, the most recent first", async () => {
+      const versions = await store.policyVersions({ since: at(17), until: at(221) });
+      const count = (hash: string) => decisions.filter((e) => inWindow(e, at(17), at(221)) && e.policyHash === hash);
+      expect(versions).toEqual([
+        { policyName: "strict", policyHash: "sha256:bbb", decisions: count("sha256:bbb").length, firstSeen: count("sha256:bbb")[0]!.time, lastSeen: count("sha256:bbb").at(-1)!.time },
+        { policyName: "default", policyHash: "sha256:aaa", decisions: count("sha256:aaa").length, firstSeen: count("sha256:aaa")[0]!.time, lastSeen: count("sha256:aaa").at(-1)!.time },
+      ]);
+    });
+
     it("searches events by principal, category, action, kind, type and time, and pages backwards", async () => {
       const since = at(30);
       const until = at(200);
@@ -248,7 +261,7 @@ for (const backend of backends) {
       await exec!(`update ${s}.events set route = null, stage = null, latency_us = null, degraded = null, score = null, categories = null, faults = null, severity = null, text_length = null, script = null`);
       const statements = AGGREGATE_MIGRATION.statements(s);
       for (const statement of statements.filter((sql) => sql.trimStart().startsWith("update"))) await exec!(statement);
-      for (const statement of rebuildStatements(s)) await exec!(statement);
+      for (const statement of rebuildAllStatements(s)) await exec!(statement);
       expect(await answers(store, at(17), at(221))).toEqual(await answers(memory, at(17), at(221)));
       expect(await answers(store, at(0), at(300))).toEqual(await answers(memory, at(0), at(300)));
     });
