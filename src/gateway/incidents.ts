@@ -33,6 +33,8 @@ export interface MonitoringDependencies {
   readonly writer: EventWriter;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
+  /** Where webhooks' urlEnv, headersEnv and signingSecretEnv are read. */
+  readonly env: NodeJS.ProcessEnv;
   runtime(): Runtime;
   /** Rebuild identities after keys changed in the store. */
   onKeysChanged(): Promise<void>;
@@ -80,6 +82,7 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
   };
 
   const alerts = new AlertDispatcher(config.alerts, {
+    env: deps.env,
     hooks: {
       outcome: (webhook, outcome, detail) => {
         alertCounter.inc({ webhook, outcome });

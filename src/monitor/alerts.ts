@@ -16,6 +16,7 @@
  *  - a bounded queue: beyond it alerts are dropped and counted.
  * Every outcome goes to the hooks (the gateway turns them into metrics).
  */
+import { createHmac } from "node:crypto";
 import { Agent, request, type Dispatcher } from "undici";
 import { z } from "zod";
 import type { AuditEvent, SignalEvent } from "../store/types.js";
@@ -28,10 +29,16 @@ const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "lower-case letters,
 /** A signal type (`quarantine.added`) or a dotted prefix (`anomaly.`), or `*` for every signal. */
 export const SignalTypePattern = z.string().regex(/^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?)$/, "a signal type such as drift.score, a prefix ending in a dot such as anomaly., or *");
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
+const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "an HTTP header name");
+
 export const WebhookConfig = z
   .strictObject({
     name: slug.describe("A name for the webhook, used in metrics and logs (never the URL, which may hold a secret)."),
-    url: z.url({ protocol: /^https?$/ }).describe("Where alerts are POSTed."),
+    url: z.url({ protocol: /^https?$/ }).optional().describe("Where alerts are POSTed. A URL that holds a secret (Slack's do) belongs in the environment: use urlEnv."),
+    urlEnv: envName.optional().describe("Name of the environment variable holding the URL (instead of url)."),
+    headersEnv: z.record(headerName, envName).default({}).describe("Extra request headers whose values come from environment variables, e.g. {authorization: ALERTS_TOKEN}."),
+    signingSecretEnv: envName.optional().describe("Name of the environment variable holding a secret: each body is then signed, header x-bulwark-signature: sha256=HMAC-SHA256(secret, body) in hex."),
     format: z.enum(["json", "slack"]).default("json").describe("`json`: Bulwark's generic body; `slack`: a Slack-compatible body (`text` and `blocks`, for Slack incoming webhooks and tools that accept them)."),
     types: z.array(SignalTypePattern).min(1).default(["incident."]).describe("Signal types to send: exact (`scan.regression`), dotted prefixes (`anomaly.`) or `*`. Incident changes (`incident.`) by default."),
     minSeverity: z.enum(SEVERITIES).default("info").describe("Least severity sent."),
@@ -40,6 +47,7 @@ export const WebhookConfig = z
     backoffMs: z.number().int().min(1).max(60_000).default(500).describe("First retry delay; doubles each retry (with jitter)."),
     maxBackoffMs: z.number().int().min(1).max(600_000).default(30_000).describe("Longest delay between two attempts (also caps a Retry-After)."),
   })
+  .refine((spec) => (spec.url === undefined) !== (spec.urlEnv === undefined), { message: "exactly one of url and urlEnv", path: ["url"] })
   .describe("One webhook receiving alerts.");
 
 export const AlertsConfig = z
@@ -99,6 +107,8 @@ export interface AlertDispatcherOptions {
   readonly now?: () => number;
   /** The undici dispatcher to send through (a fresh Agent by default). */
   readonly dispatcher?: Dispatcher;
+  /** Where urlEnv, headersEnv and signingSecretEnv are read (process.env by default). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 interface DedupeEntry {
@@ -232,17 +242,42 @@ export class AlertDispatcher {
     void task.finally(() => this.pending.delete(task));
   }
 
+  /** The webhook's URL and headers with their environment variables read; a problem names the variable. */
+  private target(spec: WebhookSpec, body: string): { url: string; headers: Record<string, string> } | { problem: string } {
+    const env = this.options.env ?? process.env;
+    const url = spec.url ?? (spec.urlEnv ? env[spec.urlEnv] : undefined);
+    if (!url) return { problem: `the environment variable ${spec.urlEnv ?? "?"} (urlEnv) is unset` };
+    if (!/^https?:\/\//.test(url)) return { problem: `the environment variable ${spec.urlEnv ?? "?"} (urlEnv) does not hold an http(s) URL` };
+    const headers: Record<string, string> = { "content-type": "application/json", "user-agent": USER_AGENT };
+    for (const [header, variable] of Object.entries(spec.headersEnv)) {
+      const value = env[variable];
+      if (!value) return { problem: `the environment variable ${variable} (headersEnv.${header}) is unset` };
+      headers[header.toLowerCase()] = value;
+    }
+    if (spec.signingSecretEnv) {
+      const secret = env[spec.signingSecretEnv];
+      if (!secret) return { problem: `the environment variable ${spec.signingSecretEnv} (signingSecretEnv) is unset` };
+      headers["x-bulwark-signature"] = `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+    }
+    return { url, headers };
+  }
+
   private async deliver(spec: WebhookSpec, delivery: AlertDelivery): Promise<void> {
     const body = JSON.stringify(spec.format === "slack" ? slackBody(delivery, this.config.linkBase) : jsonBody(delivery, this.config.linkBase));
+    const target = this.target(spec, body);
+    if ("problem" in target) {
+      this.options.hooks?.outcome?.(spec.name, "failed", { attempts: 0, error: target.problem });
+      return;
+    }
     const attempts = spec.retries + 1;
     let last: { status?: number; error?: string } = {};
     for (let attempt = 1; attempt <= attempts; attempt++) {
       let retryAfterMs: number | undefined;
       try {
-        const response = await request(spec.url, {
+        const response = await request(target.url, {
           method: "POST",
           body,
-          headers: { "content-type": "application/json", "user-agent": USER_AGENT },
+          headers: target.headers,
           dispatcher: this.dispatcher,
           headersTimeout: spec.timeoutMs,
           bodyTimeout: spec.timeoutMs,

@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -8,6 +9,7 @@ import { sortableId } from "../../src/util/sortable-id.js";
 interface Receiver {
   readonly url: string;
   readonly bodies: Array<Record<string, unknown>>;
+  readonly requests: Array<{ headers: IncomingMessage["headers"]; raw: string }>;
   /** Status codes to answer with, in order; 200 once they run out. */
   readonly script: number[];
   hits: number;
@@ -20,12 +22,13 @@ afterEach(async () => {
 });
 
 async function startReceiver(script: number[] = []): Promise<Receiver> {
-  const receiver: Receiver = { url: "", bodies: [], script, hits: 0, close: async () => undefined };
+  const receiver: Receiver = { url: "", bodies: [], requests: [], script, hits: 0, close: async () => undefined };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       receiver.hits++;
+      receiver.requests.push({ headers: req.headers, raw: Buffer.concat(chunks).toString("utf8") });
       const status = receiver.script.shift() ?? 200;
       if (status === 200) receiver.bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>);
       res.writeHead(status, status === 429 ? { "retry-after": "0" } : {});
@@ -109,6 +112,32 @@ describe("alert bodies", () => {
     await alerts.flush(5_000);
     expect(receiver.bodies.map((body) => body.type).sort()).toEqual(["anomaly.rate", "scan.regression"]);
     await alerts.close();
+  });
+});
+
+describe("secrets from the environment", () => {
+  it("reads the URL and headers from environment variables and signs the body", async () => {
+    const receiver = await startReceiver();
+    const outcomes: Array<[string, AlertOutcome, string | undefined]> = [];
+    const config = AlertsConfig.parse({
+      webhooks: [
+        { name: "signed", urlEnv: "HOOK_URL", headersEnv: { Authorization: "HOOK_TOKEN" }, signingSecretEnv: "HOOK_SECRET" },
+        { name: "unset", urlEnv: "HOOK_URL_UNSET" },
+      ],
+    });
+    const alerts = new AlertDispatcher(config, { env: { HOOK_URL: receiver.url, HOOK_TOKEN: "Bearer t0ken", HOOK_SECRET: "s3cret" }, hooks: { outcome: (name, outcome, detail) => outcomes.push([name, outcome, detail.error]) } });
+    alerts.observe(signal());
+    await alerts.flush(5_000);
+    const [request] = receiver.requests;
+    expect(request!.headers.authorization).toBe("Bearer t0ken");
+    expect(request!.headers["x-bulwark-signature"]).toBe(`sha256=${createHmac("sha256", "s3cret").update(request!.raw).digest("hex")}`);
+    expect(outcomes).toEqual(expect.arrayContaining([["signed", "delivered", undefined], ["unset", "failed", "the environment variable HOOK_URL_UNSET (urlEnv) is unset"]]));
+    await alerts.close();
+  });
+
+  it("needs exactly one of url and urlEnv", () => {
+    expect(AlertsConfig.safeParse({ webhooks: [{ name: "x" }] }).error?.issues[0]).toMatchObject({ path: ["webhooks", 0, "url"], message: "exactly one of url and urlEnv" });
+    expect(AlertsConfig.safeParse({ webhooks: [{ name: "x", url: "http://a.example/", urlEnv: "X" }] }).success).toBe(false);
   });
 });
 
