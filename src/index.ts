@@ -9,5 +9,7 @@ export * from "./guard/index.js";
 export * from "./policy/index.js";
 export * from "./access/index.js";
 export * from "./limits/index.js";
+export * from "./monitor/index.js";
+export * from "./report/index.js";
 export { createGuardModelLayer, type GuardModelLayerOptions } from "./external/guard-model.js";
 export { VERSION } from "./version.js";
