@@ -23,8 +23,9 @@ export interface OverviewResponse {
     readonly degraded: number;
     /** block / total, 0 when there are none. */
     readonly blockRate: number;
-    /** The worst bucket's 95th percentile, microseconds; null without decisions. */
+    /** Guard latency over the whole window, microseconds; null without decisions. */
     readonly latencyP95Us: number | null;
+    readonly latencyP50Us: number | null;
   };
   readonly series: readonly DecisionBucket[];
   readonly topPrincipals: readonly PrincipalCount[];
@@ -90,7 +91,7 @@ export interface StatusResponse {
   readonly store: { readonly description: string; readonly up: boolean; readonly waiting: number; readonly dropped: number; readonly written: number };
   readonly upstream: string;
   /** Which admin APIs this gateway has, so the page shows only controls that work. */
-  readonly features: { readonly quarantine: boolean; readonly incidents: boolean; readonly approvals: boolean; readonly aggregates: boolean };
+  readonly features: { readonly quarantine: boolean; readonly incidents: boolean; readonly approvals: boolean; readonly monitor: boolean; readonly aggregates: boolean };
 }
 
 export interface PoliciesResponse {

@@ -215,7 +215,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
       policy: { name: runtime.policy.policy.name, hash: runtime.policy.hash, source: runtime.policy.source },
       store: { description: deps.store.description, up: stats.storeUp, waiting: stats.waiting, dropped: stats.dropped, written: stats.written },
       upstream: runtime.upstream.description,
-      features: { quarantine: has("/admin/quarantine"), incidents: has("/admin/incidents"), approvals: has("/admin/approvals"), aggregates: true },
+      features: { quarantine: has("/admin/quarantine"), incidents: has("/admin/incidents"), approvals: has("/admin/approvals"), monitor: has("/admin/monitor"), aggregates: true },
     };
   });
 
@@ -227,24 +227,24 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     const since = new Date(Math.floor(Date.parse(window.since) / (bucketSeconds * 1000)) * bucketSeconds * 1000).toISOString();
     const until = new Date(Math.ceil(Date.parse(window.until) / (bucketSeconds * 1000)) * bucketSeconds * 1000).toISOString();
     const started = performance.now();
-    const [series, topPrincipals, categories, containment, signals] = await fromStore(
+    const [series, topPrincipals, categories, containment, signals, latency] = await fromStore(
       Promise.all([
         deps.store.decisionSeries({ since, until, bucketSeconds }),
         deps.store.topPrincipals({ since, until, limit: 10 }),
         deps.store.categoryCounts({ since, until }),
         deps.store.containment({ since, until }),
         deps.store.signalCounts({ since, until }),
+        deps.store.latency({ since, until }),
       ]),
     );
     const queryMs = Math.round((performance.now() - started) * 10) / 10;
     const sum = (key: "total" | "allow" | "flag" | "redact" | "block" | "degraded"): number => series.reduce((total, bucket) => total + bucket[key], 0);
     const total = sum("total");
-    const p95s = series.flatMap((bucket) => (bucket.latencyUs ? [bucket.latencyUs.p95] : []));
     return {
       since,
       until,
       bucketSeconds,
-      totals: { total, allow: sum("allow"), flag: sum("flag"), redact: sum("redact"), block: sum("block"), degraded: sum("degraded"), blockRate: total === 0 ? 0 : sum("block") / total, latencyP95Us: p95s.length ? Math.max(...p95s) : null },
+      totals: { total, allow: sum("allow"), flag: sum("flag"), redact: sum("redact"), block: sum("block"), degraded: sum("degraded"), blockRate: total === 0 ? 0 : sum("block") / total, latencyP95Us: latency?.p95 ?? null, latencyP50Us: latency?.p50 ?? null },
       series,
       topPrincipals,
       categories,

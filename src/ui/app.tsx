@@ -6,9 +6,9 @@ import { Api, ApiError } from "./api.js";
 import { storedKey, storeKey, takeKeyFromLocation } from "./auth.js";
 import { DecisionsChart, LatencyChart } from "./charts.js";
 import { clock, count, micros, percent, shortHash } from "./format.js";
-import { ApprovalsPanel, CategoriesPanel, ContainmentPanel, CoveragePanel, DecisionsPanel, IncidentsPanel, PoliciesPanel, PrincipalsPanel, QuarantinePanel, ScansPanel, SignalsPanel } from "./panels.js";
+import { ApprovalsPanel, CategoriesPanel, ObjectivesPanel, ContainmentPanel, CoveragePanel, DecisionsPanel, IncidentsPanel, PoliciesPanel, PrincipalsPanel, QuarantinePanel, ScansPanel, SignalsPanel } from "./panels.js";
 import { readViewState, RANGES, writeViewState, type Filters, type ViewState } from "./state.js";
-import { parseApprovals, parseIncidents, parseQuarantine, type Approval, type Incident, type QuarantineEntry } from "./remote.js";
+import { parseApprovals, parseIncidents, parseMonitor, parseQuarantine, type Approval, type Incident, type MonitorSnapshot, type QuarantineEntry } from "./remote.js";
 
 const REFRESH_MS = 3_000;
 const SLOW_REFRESH_MS = 30_000;
@@ -73,6 +73,7 @@ interface Data {
   quarantine?: readonly QuarantineEntry[];
   incidents?: readonly Incident[];
   approvals?: readonly Approval[];
+  monitor?: MonitorSnapshot;
   policies?: PoliciesResponse;
   coverage?: CoverageResponse;
 }
@@ -162,6 +163,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
         load("scans", () => api.get<SignalsResponse>("/admin/dashboard/signals", { type: "scan.", limit: 10 })),
         status.features.quarantine ? load("quarantine", async () => parseQuarantine(await api.get<unknown>("/admin/quarantine"))) : null,
         status.features.incidents ? load("incidents", async () => parseIncidents(await api.get<unknown>("/admin/incidents", { limit: 20 }))) : null,
+        status.features.monitor ? load("monitor", async () => parseMonitor(await api.get<unknown>("/admin/monitor"))) : null,
         status.features.approvals ? load("approvals", async () => parseApprovals(await api.get<unknown>("/admin/approvals", { status: "pending", limit: 20 }))) : null,
       ]);
       setUpdatedAt(Date.now());
@@ -257,7 +259,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
         <Card label="flagged" value={overview ? count(overview.totals.flag) : "–"} tone="flag" testid="flagged" />
         <Card label="redacted" value={overview ? count(overview.totals.redact) : "–"} tone="redact" testid="redacted" />
         <Card label="degraded" value={overview ? count(overview.totals.degraded) : "–"} testid="degraded" />
-        <Card label="latency p95 (worst bucket)" value={overview ? micros(overview.totals.latencyP95Us) : "–"} testid="latency" />
+        <Card label={`guard latency p95${overview?.totals.latencyP50Us ? ` (p50 ${micros(overview.totals.latencyP50Us)})` : ""}`} value={overview ? micros(overview.totals.latencyP95Us) : "–"} testid="latency" />
         <Card label="open incidents" value={openIncidents === undefined ? "–" : String(openIncidents)} tone={openIncidents ? "block" : undefined} testid="incidents" />
         <Card label="quarantined" value={data.quarantine ? String(data.quarantine.length) : "–"} tone={data.quarantine?.length ? "block" : undefined} testid="quarantined" />
       </section>
@@ -280,6 +282,10 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
         </Panel>
       </section>
 
+      <Panel title="Failure boundaries" id="objectives" note="objectives from the policy (monitor.objectives), their error budgets, and drift">
+        <ObjectivesPanel available={features?.monitor ?? false} snapshot={data.monitor} error={errors.monitor} onRun={() => act(() => api.post("/admin/monitor/run", {}))} />
+      </Panel>
+
       <Panel title="Live decisions" note={live ? `refreshing every ${REFRESH_MS / 1000} s` : "paused"} id="decisions">
         <DecisionsPanel
           page={data.decisions}
@@ -289,6 +295,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
           principals={overview?.topPrincipals.map((row) => row.principal) ?? []}
           categories={overview?.categories.map((row) => row.category) ?? []}
           freshFrom={freshFrom}
+          onBenign={features?.monitor ? (id) => act(() => api.post(`/admin/decisions/${encodeURIComponent(id)}/false-positive`, {})) : undefined}
         />
       </Panel>
 

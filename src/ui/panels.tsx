@@ -3,7 +3,7 @@ import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { CategoryCount, Containment, CoverageResponse, DecisionsResponse, PoliciesResponse, PrincipalCount, SignalsResponse } from "../gateway/dashboard-types.js";
 import { clock, count, dateTime, micros, percent, shortHash } from "./format.js";
-import type { Approval, Incident, QuarantineEntry } from "./remote.js";
+import type { Approval, Incident, MonitorSnapshot, QuarantineEntry } from "./remote.js";
 import type { Filters } from "./state.js";
 
 function ErrorLine({ error }: { error: string | undefined }) {
@@ -132,6 +132,7 @@ export function DecisionsPanel({
   principals,
   categories,
   freshFrom,
+  onBenign,
 }: {
   page: DecisionsResponse | undefined;
   error: string | undefined;
@@ -140,8 +141,11 @@ export function DecisionsPanel({
   principals: readonly string[];
   categories: readonly string[];
   freshFrom: number;
+  /** Marks a block as blocked-but-benign (the monitor's false-positive feedback); absent without the monitor. */
+  onBenign?: ((id: string) => Promise<string | null>) | undefined;
 }): JSX.Element {
   const [principal, setPrincipal] = useState(filters.principal ?? "");
+  const [marked, setMarked] = useState<Readonly<Record<string, string>>>({});
   const set = (name: keyof Filters, value: string): void => {
     const next: Record<string, string> = { ...filters };
     if (value) next[name] = value;
@@ -216,6 +220,7 @@ export function DecisionsPanel({
                 <th class="num">score</th>
                 <th class="num">latency</th>
                 <th>excerpt</th>
+                {onBenign ? <th /> : null}
               </tr>
             </thead>
             <tbody>
@@ -232,6 +237,25 @@ export function DecisionsPanel({
                   <td class="num">{row.score.toFixed(2)}</td>
                   <td class="num">{micros(row.latencyUs)}</td>
                   <td class="excerpt">{row.excerpt || <i>withheld</i>}</td>
+                  {onBenign ? (
+                    <td>
+                      {row.action !== "block" ? null : marked[row.id] ? (
+                        <span class="note">{marked[row.id]}</span>
+                      ) : (
+                        <button
+                          type="button"
+                          class="link"
+                          title="record this block as blocked-but-benign (counts against the blocked-benign objective)"
+                          onClick={async () => {
+                            const failure = await onBenign(row.id);
+                            setMarked((previous) => ({ ...previous, [row.id]: failure ?? "marked benign" }));
+                          }}
+                        >
+                          benign?
+                        </button>
+                      )}
+                    </td>
+                  ) : null}
                 </tr>
               ))}
             </tbody>
@@ -566,6 +590,88 @@ export function ApprovalsPanel({
           </tbody>
         </table>
       )}
+    </div>
+  );
+}
+
+function objectiveValue(metric: string, value: number | null): string {
+  if (value === null) return "–";
+  return metric.endsWith("Ms") ? `${value.toFixed(value < 10 ? 1 : 0)} ms` : metric.endsWith("Rate") ? percent(value) : String(Math.round(value * 100) / 100);
+}
+
+export function ObjectivesPanel({
+  available,
+  snapshot,
+  error,
+  onRun,
+}: {
+  available: boolean;
+  snapshot: MonitorSnapshot | undefined;
+  error: string | undefined;
+  onRun: () => Promise<string | null>;
+}): JSX.Element {
+  const [actionError, setActionError] = useState<string | null>(null);
+  if (!available) return <None>This gateway has no monitor (/admin/monitor).</None>;
+  if (!snapshot) return <ErrorLine error={error} />;
+  return (
+    <div data-testid="objectives">
+      <ErrorLine error={error ?? actionError ?? undefined} />
+      {snapshot.objectives.length === 0 ? (
+        <None>{snapshot.note ?? "No objectives in the policy (monitor.objectives)."}</None>
+      ) : (
+        <table class="compact">
+          <thead>
+            <tr>
+              <th>objective</th>
+              <th class="num">observed</th>
+              <th class="num">at most</th>
+              <th class="num">window</th>
+              <th class="num">error budget left</th>
+              <th>status</th>
+            </tr>
+          </thead>
+          <tbody>
+            {snapshot.objectives.map((objective) => (
+              <tr key={objective.name} data-status={objective.status}>
+                <td title={objective.metric}>{objective.name}</td>
+                <td class="num">{objectiveValue(objective.metric, objective.observed)}</td>
+                <td class="num">{objectiveValue(objective.metric, objective.max)}</td>
+                <td class="num">{objective.windowHours} h</td>
+                <td class="num">
+                  {objective.budgetLeft === null ? (
+                    "–"
+                  ) : (
+                    <>
+                      <meter class="budget" min={0} max={1} low={0.25} optimum={1} value={Math.max(0, Math.min(1, objective.budgetLeft))} />
+                      {percent(Math.max(0, objective.budgetLeft))}
+                    </>
+                  )}
+                </td>
+                <td>
+                  <span class={`pill ${objective.status === "breached" ? "block" : objective.status === "ok" ? "allow" : ""}`}>{objective.status}</span>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {snapshot.drift.length > 0 ? (
+        <ul class="signals">
+          {snapshot.drift.map((finding) => (
+            <li key={`${finding.type}/${finding.key}`}>
+              <span class={`pill sev ${finding.severity}`}>{finding.severity}</span> <code>{finding.type}</code> {finding.summary}
+            </li>
+          ))}
+        </ul>
+      ) : snapshot.at ? (
+        <None>No drift at the last check.</None>
+      ) : null}
+      <p class="note">
+        {snapshot.at ? `checked ${dateTime(snapshot.at)} · ` : ""}
+        <button type="button" class="link" onClick={async () => setActionError(await onRun())}>
+          check now
+        </button>
+      </p>
     </div>
   );
 }

@@ -105,3 +105,64 @@ export function parseApprovals(value: unknown): Approval[] {
     ];
   });
 }
+
+export interface Objective {
+  readonly name: string;
+  readonly metric: string;
+  readonly max: number;
+  readonly windowHours: number;
+  readonly observed: number | null;
+  readonly spent: number | null;
+  readonly budget: number | null;
+  readonly budgetLeft: number | null;
+  readonly status: string;
+  readonly decisions: number;
+}
+
+export interface DriftFinding {
+  readonly type: string;
+  readonly severity: string;
+  readonly key: string;
+  readonly summary: string;
+}
+
+export interface MonitorSnapshot {
+  /** When the monitor last ran; null before its first run. */
+  readonly at: string | null;
+  readonly note: string | null;
+  readonly objectives: readonly Objective[];
+  readonly drift: readonly DriftFinding[];
+}
+
+const num = (value: unknown): number | null => (typeof value === "number" && Number.isFinite(value) ? value : null);
+
+/** The monitor's last snapshot (monitor/: GET /admin/monitor): objectives with their error budgets, drift findings. */
+export function parseMonitor(value: unknown): MonitorSnapshot {
+  const root = value && typeof value === "object" ? (value as Json) : {};
+  const objectivesRoot = root.objectives && typeof root.objectives === "object" ? (root.objectives as Json).objectives : undefined;
+  const objectives = list(objectivesRoot).flatMap((entry) => {
+    const name = text(entry.name);
+    const max = num(entry.max);
+    if (!name || max === null) return [];
+    return [
+      {
+        name,
+        metric: text(entry.metric) ?? "",
+        max,
+        windowHours: num(entry.windowHours) ?? 0,
+        observed: num(entry.observed),
+        spent: num(entry.spent),
+        budget: num(entry.budget),
+        budgetLeft: num(entry.budgetLeft),
+        status: text(entry.status) ?? "",
+        decisions: num(entry.decisions) ?? 0,
+      },
+    ];
+  });
+  const drift = list(root.drift).flatMap((entry) => {
+    const type = text(entry.type);
+    const summary = text(entry.summary);
+    return type && summary ? [{ type, severity: text(entry.severity) ?? "", key: text(entry.key) ?? "", summary }] : [];
+  });
+  return { at: time(root.at), note: text(root.note), objectives, drift };
+}
