@@ -193,12 +193,15 @@ export class GatewayLimits {
       completionTokens = usage.completion_tokens;
     } else {
       if (!this.limits.active && !this.anomalies.enabled) return;
+      // The tokenizer where tokens are billed or limited; four characters a token for the anomaly baseline
+      // alone (tokenizing a whole conversation on every streamed request would cost more than the check).
+      const count = this.limits.countsTokens ? countTokens : estimateTokens;
       promptTokens = 0;
       for (const message of chat.messages) {
-        if (typeof message.content === "string") promptTokens += countTokens(message.content);
-        else if (Array.isArray(message.content)) for (const part of message.content) if (typeof part.text === "string") promptTokens += countTokens(part.text);
+        if (typeof message.content === "string") promptTokens += count(message.content);
+        else if (Array.isArray(message.content)) for (const part of message.content) if (typeof part.text === "string") promptTokens += count(part.text);
       }
-      completionTokens = completionOf(response) ?? chat.max_tokens ?? chat.max_completion_tokens ?? 0;
+      completionTokens = completionOf(response, count) ?? chat.max_tokens ?? chat.max_completion_tokens ?? 0;
     }
     const now = Date.now();
     if (this.limits.active) void this.limits.recordUsage(subjectOf(request, principal, "/v1/chat/completions"), chat.model, promptTokens, completionTokens, now).then(() => {
@@ -352,6 +355,10 @@ const QuarantineRequest = z.strictObject({
   durationSeconds: z.number().int().min(1).max(365 * 86_400).optional(),
 });
 
+function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
 function subjectOf(request: FastifyRequest, principal: Principal, route: string): LimitSubject {
   return { key: principal.keyId, principal: principal.id, ip: request.ip, route };
 }
@@ -362,13 +369,13 @@ function modelOf(body: unknown): string | undefined {
 }
 
 /** Completion text of a non-streamed response, counted, when the upstream gave no usage. */
-function completionOf(response: unknown): number | undefined {
+function completionOf(response: unknown, count: (text: string) => number): number | undefined {
   const choices = (response as { choices?: unknown } | null | undefined)?.choices;
   if (!Array.isArray(choices)) return undefined;
   let tokens = 0;
   for (const choice of choices) {
     const content = (choice as { message?: { content?: unknown } } | null)?.message?.content;
-    if (typeof content === "string") tokens += countTokens(content);
+    if (typeof content === "string") tokens += count(content);
   }
   return tokens;
 }

@@ -147,6 +147,11 @@ export class RateLimits {
     return this.rules.length > 0 || this.budgets.length > 0 || this.concurrency.length > 0;
   }
 
+  /** Whether token counts matter: a token window or a budget is in force. */
+  get countsTokens(): boolean {
+    return this.budgets.length > 0 || this.rules.some((rule) => rule.tokenLimiter !== null);
+  }
+
   /** Whether admissions take concurrency slots (to be released when the request ends). */
   get holdsSlots(): boolean {
     return this.concurrency.length > 0;

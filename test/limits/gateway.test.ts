@@ -96,6 +96,54 @@ describe("rate limits and quarantine in one gateway", () => {
   });
 });
 
+describe("token windows and budgets in the gateway", () => {
+  let gw: TestGateway;
+  let chat: string;
+  beforeAll(async () => {
+    const policy: PolicyInput = {
+      ...TEST_POLICY,
+      limits: {
+        rate: { enabled: true, rules: [{ id: "tokens", scope: "key", tokens: 25, windowSeconds: 60 }] },
+        budget: { enabled: true, rules: [{ id: "daily", scope: "principal", period: "day", usd: 0.0002 }], prices: { echo: { input: 10, output: 10 }, "gpt-4o*": { input: 10, output: 10 } } },
+      },
+    };
+    gw = await startGateway(testConfig(upstream.url), { defaultPolicy: policy });
+    chat = `${gw.url}/v1/chat/completions`;
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it("counts the upstream's usage: the token window refuses once spent, the budget once its dollars are", async () => {
+    // The mock answers with usage 5 + 5 tokens: $0.0001 at $10 per million tokens.
+    expect((await post(chat, user("first"))).status).toBe(200);
+    expect((await post(chat, user("second"))).status).toBe(200);
+    const overBudget = await post(chat, user("third"));
+    expect(overBudget.status).toBe(429);
+    expect(overBudget.json).toMatchObject({ error: { type: "rate_limit_error", code: "budget_exceeded" } });
+    expect(Number(overBudget.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(overBudget.headers.get("retry-after"))).toBeLessThanOrEqual(86_400);
+    const budgetEvents = await signals(gw, "limit.exceeded");
+    expect(budgetEvents).toEqual([expect.objectContaining({ principal: "app", severity: "medium", detail: expect.objectContaining({ code: "budget_exceeded", rule: "daily" }) })]);
+  });
+
+  it("counts a streamed response without usage when it ends (prompt counted, completion at max_tokens)", async () => {
+    const streamed = await post(chat, { ...user("stream me", "gpt-4o-mini"), stream: true, max_tokens: 40 }, LIMITED_KEY);
+    expect(streamed.status).toBe(200);
+    expect(streamed.text).toContain("data: [DONE]");
+    // 40 completion tokens charged against a window of 25: the next request of that key is refused.
+    let next = await post(chat, user("again", "gpt-4o-mini"), LIMITED_KEY);
+    for (let i = 0; i < 20 && next.status === 200; i++) next = await post(chat, user(`again ${i}`, "gpt-4o-mini"), LIMITED_KEY);
+    expect(next.json).toMatchObject({ error: { code: "tokens_exceeded" } });
+  });
+
+  it("refuses a model without a price while a budget applies", async () => {
+    const response = await post(chat, user("hi", "secret-model"), CLIENT_KEY);
+    expect(response.status).toBe(403);
+    expect(response.json).toMatchObject({ error: { type: "permission_error", code: "model_not_priced" } });
+  });
+});
+
 describe("anomaly detection and automatic quarantine in the gateway", () => {
   let gw: TestGateway;
   let chat: string;
