@@ -172,3 +172,41 @@ export class ApprovalStore {
     }
   }
 }
+
+/**
+ * Where held calls live, as the gateway uses it: in this process (MemoryApprovals) or shared by every replica
+ * (RedisApprovals, src/access/approvals-redis.ts). Asynchronous because the shared one is.
+ */
+export interface ApprovalBackend {
+  /** `memory` or `redis`. */
+  readonly kind: "memory" | "redis";
+  configure(ttlMs: number, maxPending: number): void;
+  /** Holds a call; null when full (the caller denies the call instead). Rejects when the backend is unreachable. */
+  hold(request: HoldRequest): Promise<Approval | null>;
+  get(id: string): Promise<Approval | undefined>;
+  list(filter?: { status?: ApprovalStatus; principal?: string; limit?: number }): Promise<Approval[]>;
+  decide(id: string, verdict: "approved" | "rejected", by: string, note?: string): Promise<DecideResult>;
+  close(): Promise<void>;
+}
+
+/** The in-memory store behind the backend interface. */
+export class MemoryApprovals implements ApprovalBackend {
+  readonly kind = "memory" as const;
+  constructor(readonly store: ApprovalStore) {}
+  configure(ttlMs: number, maxPending: number): void {
+    this.store.configure(ttlMs, maxPending);
+  }
+  async hold(request: HoldRequest): Promise<Approval | null> {
+    return this.store.hold(request);
+  }
+  async get(id: string): Promise<Approval | undefined> {
+    return this.store.get(id);
+  }
+  async list(filter: { status?: ApprovalStatus; principal?: string; limit?: number } = {}): Promise<Approval[]> {
+    return this.store.list(filter);
+  }
+  async decide(id: string, verdict: "approved" | "rejected", by: string, note?: string): Promise<DecideResult> {
+    return this.store.decide(id, verdict, by, note);
+  }
+  async close(): Promise<void> {}
+}

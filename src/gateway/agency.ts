@@ -18,7 +18,9 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { ApprovalStore, type Approval } from "../access/approvals.js";
+import { Redis } from "ioredis";
+import { ApprovalStore, MemoryApprovals, type Approval, type ApprovalBackend } from "../access/approvals.js";
+import { RedisApprovals } from "../access/approvals-redis.js";
 import { messageCalls, rewriteMessage, type BulwarkToolReport, type CallResolution, type ProposedCall } from "../access/completion.js";
 import { conversationTexts, provenanceOf, type ConversationMessage, type ConversationProvenance, type ConversationText } from "../access/provenance.js";
 import { spotlight } from "../access/spotlight.js";
@@ -54,7 +56,7 @@ export interface StreamToolReview {
   readonly error?: OpenAIErrorBody;
 }
 
-export type StreamToolReviewer = (choice: number, message: { tool_calls?: unknown[]; function_call?: unknown }, finishReason: string) => StreamToolReview;
+export type StreamToolReviewer = (choice: number, message: { tool_calls?: unknown[]; function_call?: unknown }, finishReason: string) => Promise<StreamToolReview>;
 
 const SEVERITY: Record<string, SignalEvent["severity"]> = {
   untrusted_arguments: "high",
@@ -67,16 +69,39 @@ const SEVERITY: Record<string, SignalEvent["severity"]> = {
   approval_unavailable: "medium",
 };
 
-/** One gateway's agent enforcement: approvals outlive reloads; the policy comes from the runtime of each request. */
-export class GatewayAgency {
-  readonly approvals: ApprovalStore;
+/** Where the gateway's configuration says shared state lives (config `redis`). */
+export interface AgencyRedis {
+  readonly url: string;
+  readonly keyPrefix: string;
+  readonly commandTimeoutMs: number;
+}
 
-  constructor(private readonly writer: EventWriter) {
-    this.approvals = new ApprovalStore({
-      ttlMs: 3_600_000,
-      maxPending: 10_000,
-      onExpire: (approval) => this.signal("tool.expired", "low", approval.principal, `${approval.principal}: held call ${approval.call.name} expired unapproved`, approvalDetail(approval)),
-    });
+/**
+ * One gateway's agent enforcement: approvals outlive reloads; the policy comes from the runtime of each request.
+ * With Redis configured, held calls are shared by every replica (under `<keyPrefix>approvals:`); otherwise they
+ * live in this process.
+ */
+export class GatewayAgency {
+  readonly approvals: ApprovalBackend;
+
+  constructor(
+    private readonly writer: EventWriter,
+    redis?: AgencyRedis,
+  ) {
+    this.approvals = redis
+      ? new RedisApprovals({
+          client: new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: Math.max(redis.commandTimeoutMs, 500), connectTimeout: 2_000, retryStrategy: (times) => Math.min(100 * times, 2_000) }).on("error", () => undefined),
+          prefix: `${redis.keyPrefix}approvals:`,
+          ttlMs: 3_600_000,
+          maxPending: 10_000,
+        })
+      : new MemoryApprovals(
+          new ApprovalStore({
+            ttlMs: 3_600_000,
+            maxPending: 10_000,
+            onExpire: (approval) => this.signal("tool.expired", "low", approval.principal, `${approval.principal}: held call ${approval.call.name} expired unapproved`, approvalDetail(approval)),
+          }),
+        );
   }
 
   /** The per-request enforcement, or null when the policy neither checks tool calls nor spotlights. Call before the guard strips labels. */
@@ -186,7 +211,7 @@ export class RequestAgency {
    * Checks a non-streamed completion's tool calls and rewrites it: denied calls removed or replaced, held ones
    * pending, the `bulwark` field added. Throws a guardrail error when the policy blocks responses with denied calls.
    */
-  reviewCompletion(body: unknown): void {
+  async reviewCompletion(body: unknown): Promise<void> {
     if (!this.control.active) return;
     const choices = (body as { choices?: unknown } | null)?.choices;
     if (!Array.isArray(choices)) return;
@@ -206,7 +231,7 @@ export class RequestAgency {
     if (work.length === 0) return;
     this.blockIfDenied(work.flatMap(({ calls, verdicts }) => verdicts.map((verdict, i) => ({ verdict, proposed: calls[i]! }))), false);
     for (const { message, choice, calls, verdicts } of work) {
-      const resolutions = this.resolve(calls, verdicts);
+      const resolutions = await this.resolve(calls, verdicts);
       const finish = rewriteMessage(message, calls, resolutions, choice.finish_reason as string | null | undefined, this.access.onDeny, report);
       if (finish !== undefined) choice.finish_reason = finish;
     }
@@ -216,14 +241,14 @@ export class RequestAgency {
   /** The reviewer the stream relay calls with each choice's assembled tool calls, before any of them is sent. */
   streamReviewer(): StreamToolReviewer | undefined {
     if (!this.control.active) return undefined;
-    return (choice, assembled, finishReason) => {
+    return async (choice, assembled, finishReason) => {
       const message: Record<string, unknown> = { ...(assembled.tool_calls ? { tool_calls: assembled.tool_calls } : {}), ...(assembled.function_call ? { function_call: assembled.function_call } : {}) };
       const calls = messageCalls(message, choice);
       const verdicts = this.control.authorize({ roles: this.context.principal.roles, calls: calls.map((proposed) => proposed.call), provenance: this.conversation() }).verdicts;
       const error = this.blockIfDenied(verdicts.map((verdict, i) => ({ verdict, proposed: calls[i]! })), true);
       if (error) return { toolCalls: [], finishReason, error };
       const report: BulwarkToolReport = { denied: [], pending: [] };
-      const finish = rewriteMessage(message, calls, this.resolve(calls, verdicts), finishReason, this.access.onDeny, report);
+      const finish = rewriteMessage(message, calls, await this.resolve(calls, verdicts), finishReason, this.access.onDeny, report);
       const kept = Array.isArray(message.tool_calls) ? (message.tool_calls as Array<Record<string, unknown>>).map((call, index) => ({ ...call, index })) : [];
       const changed = report.denied.length > 0 || report.pending.length > 0;
       return {
@@ -250,12 +275,20 @@ export class RequestAgency {
   }
 
   /** Holds calls that need approval (a full store denies them instead) and records an event for every call not allowed. */
-  private resolve(calls: readonly ProposedCall[], verdicts: readonly ToolCallVerdict[]): CallResolution[] {
-    return verdicts.map((verdict, i) => {
-      const proposed = calls[i]!;
+  private async resolve(calls: readonly ProposedCall[], verdicts: readonly ToolCallVerdict[]): Promise<CallResolution[]> {
+    const resolutions: CallResolution[] = [];
+    for (const [i, verdict] of verdicts.entries()) resolutions.push(await this.resolveOne(calls[i]!, verdict));
+    return resolutions;
+  }
+
+  private async resolveOne(proposed: ProposedCall, verdict: ToolCallVerdict): Promise<CallResolution> {
+    {
       if (verdict.outcome === "allow") return { verdict };
       if (verdict.outcome === "approval") {
-        const approval = this.agency.approvals.hold({
+        let approval: Approval | null;
+        let unreachable = false;
+        try {
+          approval = await this.agency.approvals.hold({
           principal: this.context.principal.id,
           requestId: this.context.requestId,
           model: this.context.model,
@@ -263,17 +296,23 @@ export class RequestAgency {
           ...(verdict.effect ? { effect: verdict.effect } : {}),
           reason: verdict.message,
         });
+        } catch {
+          // The shared approval store is unreachable: the call cannot be held, so it is refused (fail closed).
+          approval = null;
+          unreachable = true;
+        }
         if (approval) {
           if (this.mayRecord()) this.agency.signal("tool.pending", "info", this.context.principal.id, `${this.context.principal.id}: ${verdict.name} held for approval (${approval.id})`, { ...verdictDetail(verdict, proposed), approvalId: approval.id, expiresAt: approval.expiresAt }, this.context);
           return { verdict, approval: { id: approval.id, expiresAt: approval.expiresAt } };
         }
-        const full: ToolCallVerdict = { ...verdict, outcome: "deny", reason: "approval_unavailable", message: `${verdict.message} Too many calls are waiting for approval, so it was refused.` };
+        const why = unreachable ? "The approval store cannot be reached, so it was refused." : "Too many calls are waiting for approval, so it was refused.";
+        const full: ToolCallVerdict = { ...verdict, outcome: "deny", reason: "approval_unavailable", message: `${verdict.message} ${why}` };
         this.denied(full, proposed);
         return { verdict: full };
       }
       this.denied(verdict, proposed);
       return { verdict };
-    });
+    }
   }
 
   /** Counts an event against the per-response cap; false once the cap is reached (the first call past it records a summary). */
@@ -354,18 +393,29 @@ export function registerApprovalRoutes(app: FastifyInstance, agency: GatewayAgen
     request.bulwark.principal = `admin:${id}`;
     return id;
   };
-  const notFound = (id: string): GatewayError => new GatewayError(404, "not_found_error", "approval_not_found", `No approval ${JSON.stringify(id.slice(0, 64))} on this gateway (approvals live in the memory of the replica that held them, and are dropped after a restart).`);
+  /** A call to the approval store; an unreachable shared store is a 503, not a crash. */
+  const stored = async <T>(operation: () => Promise<T>): Promise<T> => {
+    try {
+      return await operation();
+    } catch {
+      throw new GatewayError(503, "service_unavailable", "approvals_unavailable", "The approval store cannot be reached; try again shortly.");
+    }
+  };
+  app.addHook("onClose", async () => {
+    await agency.approvals.close();
+  });
+  const notFound = (id: string): GatewayError => new GatewayError(404, "not_found_error", "approval_not_found", `No approval ${JSON.stringify(id.slice(0, 64))} on this gateway${agency.approvals.kind === "memory" ? " (approvals live in the memory of the replica that held them, and are dropped after a restart; configure redis to share them)" : ""}.`);
 
   app.get("/admin/approvals", async (request) => {
     admin(request);
     const parsed = ListQuery.safeParse(request.query);
     if (!parsed.success) throw badRequest("invalid_query", parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "));
     const { status, principal, limit } = parsed.data;
-    return { data: agency.approvals.list({ ...(status ? { status } : {}), ...(principal ? { principal } : {}), ...(limit ? { limit } : {}) }).map((approval) => approvalView(approval, true)) };
+    return { data: (await stored(() => agency.approvals.list({ ...(status ? { status } : {}), ...(principal ? { principal } : {}), ...(limit ? { limit } : {}) }))).map((approval) => approvalView(approval, true)) };
   });
   app.get<{ Params: { id: string } }>("/admin/approvals/:id", async (request) => {
     admin(request);
-    const approval = agency.approvals.get(request.params.id);
+    const approval = await stored(() => agency.approvals.get(request.params.id));
     if (!approval) throw notFound(request.params.id);
     return approvalView(approval, true);
   });
@@ -374,7 +424,7 @@ export function registerApprovalRoutes(app: FastifyInstance, agency: GatewayAgen
       const adminId = admin(request);
       const body = DecisionBody.safeParse(request.body);
       if (!body.success) throw badRequest("invalid_field", body.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`).join("; "));
-      const result = agency.approvals.decide(request.params.id, verdict === "approve" ? "approved" : "rejected", adminId, body.data?.note);
+      const result = await stored(() => agency.approvals.decide(request.params.id, verdict === "approve" ? "approved" : "rejected", adminId, body.data?.note));
       if (!result.ok) {
         if (result.code === "not_found") throw notFound(request.params.id);
         reply.code(409);
@@ -390,7 +440,7 @@ export function registerApprovalRoutes(app: FastifyInstance, agency: GatewayAgen
     const principal = runtime().identities.authenticate(request.headers.authorization);
     if (!principal) throw new GatewayError(401, "authentication_error", "invalid_api_key", request.headers.authorization ? "Incorrect API key provided." : "No API key provided. Send it as Authorization: Bearer KEY.");
     request.bulwark.principal = principal.id;
-    const approval = agency.approvals.get(request.params.id);
+    const approval = await stored(() => agency.approvals.get(request.params.id));
     // Another principal's approval is reported as absent, not as forbidden: ids are not to be probed.
     if (!approval || approval.principal !== principal.id) throw notFound(request.params.id);
     return approvalView(approval, approval.status === "approved");

@@ -133,7 +133,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }));
   let runtime = await buildRuntime(await inputsFor(options.loaded));
   const abuse = await GatewayLimits.create({ redis: options.loaded.config.redis, policy: runtime.policy, registry: metrics.registry, writer, logger });
-  const agency = new GatewayAgency(writer);
+  const agency = new GatewayAgency(writer, options.loaded.config.redis);
   agency.prepare(runtime);
   const streamGuard =
     options.streamGuardFactory ?? ((current: Runtime): OutputStreamGuard => new CheckerStreamGuard(current.guard));
@@ -311,7 +311,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
     // Token log-probabilities repeat the text token by token: after a rewrite they would restore what was removed.
     if (output.checked.some(({ decision, item }) => decision.text !== item.text || decision.action === "redact")) stripLogprobs(body);
-    agent?.reviewCompletion(body);
+    await agent?.reviewCompletion(body);
     reply.type("application/json");
     return JSON.stringify(body);
   });

@@ -223,7 +223,7 @@ export async function relayStream(options: RelayOptions): Promise<RelayResult> {
         legacy = { name: state.legacyFunctionCall.name, arguments: args };
       }
       // Tool authorisation (gateway/agency.ts) sees every assembled call before any of it is sent.
-      const review = options.reviewToolCalls && (calls.length > 0 || legacy) ? options.reviewToolCalls(state.index, { tool_calls: calls, ...(legacy ? { function_call: legacy } : {}) }, state.finishReason ?? "stop") : undefined;
+      const review = options.reviewToolCalls && (calls.length > 0 || legacy) ? await options.reviewToolCalls(state.index, { tool_calls: calls, ...(legacy ? { function_call: legacy } : {}) }, state.finishReason ?? "stop") : undefined;
       if (review?.error) throw new ToolCallsRefused(review.error);
       if (review?.note) await emitDelta(state.index, { content: review.note });
       const sendCalls = review ? review.toolCalls : calls;
