@@ -168,13 +168,19 @@ export interface DriftWindows {
   readonly window: { since: string; until: string };
 }
 
-/** The baseline and recent windows ending at `now`. */
+/**
+ * The recent window ending at `now`, and the baseline before it. The baseline
+ * ends on the whole hour at or before the window's start, so it changes once an
+ * hour and its histograms can be cached between ticks (a week of decisions is
+ * the expensive read).
+ */
 export function driftWindows(now: Date, options: DriftOptions): DriftWindows {
   const end = now.getTime();
   const windowStart = end - options.windowMinutes * 60_000;
-  const baselineStart = windowStart - options.baselineHours * 3_600_000;
+  const baselineEnd = Math.floor(windowStart / 3_600_000) * 3_600_000;
+  const baselineStart = baselineEnd - options.baselineHours * 3_600_000;
   const iso = (t: number): string => new Date(t).toISOString();
-  return { baseline: { since: iso(baselineStart), until: iso(windowStart) }, window: { since: iso(windowStart), until: iso(end) } };
+  return { baseline: { since: iso(baselineStart), until: iso(baselineEnd) }, window: { since: iso(windowStart), until: iso(end) } };
 }
 
 const TYPE: Record<DriftMetric, string> = { score: "drift.score", length: "drift.length", script: "drift.script", blockRate: "drift.block_rate" };
@@ -184,22 +190,32 @@ const round = (x: number, digits = 4): number => Math.round(x * 10 ** digits) / 
  * Computes drift findings between the baseline and the recent window. Only
  * (scope, key) groups with at least `minSamples` decisions on both sides are judged.
  */
-export async function detectDrift(store: EventAggregates, now: Date, options: DriftOptions): Promise<DriftFinding[]> {
+export async function detectDrift(store: EventAggregates, now: Date, options: DriftOptions, cache?: BaselineCache): Promise<DriftFinding[]> {
   const windows = driftWindows(now, options);
+  const baseline = <T>(what: string, read: () => Promise<T>): Promise<T> => {
+    if (!cache) return read();
+    const key = `${what}|${windows.baseline.since}|${windows.baseline.until}`;
+    cache.used.add(key);
+    let value = cache.values.get(key) as Promise<T> | undefined;
+    if (!value) {
+      value = read();
+      // A failed read is not kept.
+      value.catch(() => cache.values.delete(key));
+      cache.values.set(key, value);
+    }
+    return value;
+  };
   const findings: DriftFinding[] = [];
   const metrics = new Set(options.metrics);
   for (const metric of ["score", "length"] as const) {
     if (!metrics.has(metric)) continue;
     const bins = binsFor(metric).length + 1;
-    const [baseline, recent] = await Promise.all([
-      store.distribution({ ...windows.baseline, metric }),
-      store.distribution({ ...windows.window, metric }),
-    ]);
+    const [base, recent] = await Promise.all([baseline(metric, () => store.distribution({ ...windows.baseline, metric })), store.distribution({ ...windows.window, metric })]);
     for (const scope of ["principal", "route"] as const) {
-      const base = histograms(baseline, scope, bins);
+      const expectedBy = histograms(base, scope, bins);
       const current = histograms(recent, scope, bins);
       for (const [key, actual] of current) {
-        const expected = base.get(key);
+        const expected = expectedBy.get(key);
         if (!expected) continue;
         const finding = compare(metric, scope, key, expected, actual, options, true);
         if (finding) findings.push(finding);
@@ -207,11 +223,11 @@ export async function detectDrift(store: EventAggregates, now: Date, options: Dr
     }
   }
   if (metrics.has("script") || metrics.has("blockRate")) {
-    const [baseline, recent] = await Promise.all([store.mix(windows.baseline), store.mix(windows.window)]);
-    for (const scope of ["principal", "route"] as const) {
+    const [baselineMix, recent] = await Promise.all([baseline("mix", () => store.mix(windows.baseline)), store.mix(windows.window)]);
+        for (const scope of ["principal", "route"] as const) {
       if (metrics.has("script")) {
-        const scripts = [...new Set([...baseline, ...recent].map((row) => row.script))].sort();
-        const base = categorical(baseline, scope, scripts, (row) => [row.script, row.decisions]);
+        const scripts = [...new Set([...baselineMix, ...recent].map((row) => row.script))].sort();
+        const base = categorical(baselineMix, scope, scripts, (row) => [row.script, row.decisions]);
         const current = categorical(recent, scope, scripts, (row) => [row.script, row.decisions]);
         for (const [key, actual] of current) {
           const expected = base.get(key);
@@ -225,7 +241,7 @@ export async function detectDrift(store: EventAggregates, now: Date, options: Dr
           ["block", row.blocks],
           ["pass", row.decisions - row.blocks],
         ];
-        const base = categoricalMany(baseline, scope, ["block", "pass"], outcome);
+        const base = categoricalMany(baselineMix, scope, ["block", "pass"], outcome);
         const current = categoricalMany(recent, scope, ["block", "pass"], outcome);
         for (const [key, actual] of current) {
           const expected = base.get(key);
@@ -236,8 +252,19 @@ export async function detectDrift(store: EventAggregates, now: Date, options: Dr
       }
     }
   }
-  findings.push(...(await changePoints(store, windows, options)));
+  findings.push(...(await changePoints(store, windows, options, baseline)));
   return findings;
+}
+
+/** Baseline reads kept between ticks; `used` collects this tick's keys so stale ones can be dropped (BaselineCache.prune). */
+export class BaselineCache {
+  readonly values = new Map<string, Promise<unknown>>();
+  readonly used = new Set<string>();
+  /** Forgets the baselines the last tick did not use. */
+  prune(): void {
+    for (const key of [...this.values.keys()]) if (!this.used.has(key)) this.values.delete(key);
+    this.used.clear();
+  }
 }
 
 function compare(
@@ -311,14 +338,19 @@ function categoricalMany(rows: readonly MixRow[], scope: "principal" | "route", 
 }
 
 /** CUSUM over the recent window's buckets of the overall block and degraded rates, against the baseline's rates. */
-async function changePoints(store: EventAggregates, windows: DriftWindows, options: DriftOptions): Promise<DriftFinding[]> {
+async function changePoints(
+  store: EventAggregates,
+  windows: DriftWindows,
+  options: DriftOptions,
+  cached: <T>(what: string, read: () => Promise<T>) => Promise<T>,
+): Promise<DriftFinding[]> {
   if (!options.metrics.includes("blockRate")) return [];
   const bucketSeconds = options.changePoint.bucketMinutes * 60;
   const baselineSpan = Date.parse(windows.baseline.until) - Date.parse(windows.baseline.since);
   // The baseline rate from whole-baseline buckets (one query, at most 2000 buckets).
   const baselineBucket = Math.max(bucketSeconds, Math.ceil(baselineSpan / 1000 / 1900 / 3600) * 3600);
   const [baseline, recent] = await Promise.all([
-    store.decisionSeries({ ...windows.baseline, bucketSeconds: baselineBucket }),
+    cached(`series:${baselineBucket}`, () => store.decisionSeries({ ...windows.baseline, bucketSeconds: baselineBucket })),
     store.decisionSeries({ ...windows.window, bucketSeconds }),
   ]);
   const total = (buckets: readonly DecisionBucket[], pick: (b: DecisionBucket) => number): number => buckets.reduce((s, b) => s + pick(b), 0);

@@ -7,7 +7,7 @@
  * May import store, policy, redteam and util; nothing imports monitor except
  * the gateway, cli and the library entry.
  */
-export { cusum, detectDrift, driftWindows, ksBinned, ksPValue, ksSamples, psi, type ChangePoint, type DriftFinding, type KsResult } from "./drift.js";
+export { BaselineCache, cusum, detectDrift, driftWindows, ksBinned, ksPValue, ksSamples, psi, type ChangePoint, type DriftFinding, type KsResult } from "./drift.js";
 export { FALSE_POSITIVE_SIGNAL, evaluateObjectives, type ObjectiveStatus, type ObjectivesReport } from "./objectives.js";
 export { Monitor, systemClock, type MonitorClock, type MonitorDeps, type MonitorSnapshot } from "./monitor.js";
 export { guessScript, type ScriptName } from "./script.js";

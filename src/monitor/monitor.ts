@@ -10,7 +10,7 @@ import type { MonitorOptions } from "../policy/monitor.js";
 import type { EventAggregates } from "../store/aggregates.js";
 import type { SignalEvent } from "../store/types.js";
 import { sortableId } from "../util/sortable-id.js";
-import { detectDrift, type DriftFinding } from "./drift.js";
+import { BaselineCache, detectDrift, type DriftFinding } from "./drift.js";
 import { evaluateObjectives, type ObjectivesReport } from "./objectives.js";
 
 export interface MonitorClock {
@@ -55,6 +55,8 @@ export class Monitor {
   /** Drift findings in force: key -> severity. */
   private readonly activeDrift = new Map<string, DriftFinding["severity"]>();
   private readonly breached = new Set<string>();
+  /** Baseline histograms change once an hour: read once, not every tick. */
+  private readonly baselines = new BaselineCache();
   private cancel: (() => void) | undefined;
   private running: Promise<MonitorSnapshot | null> | undefined;
   private last: MonitorSnapshot | null = null;
@@ -73,7 +75,8 @@ export class Monitor {
   async tick(): Promise<MonitorSnapshot> {
     const started = this.clock.now();
     const options = this.deps.options();
-    const drift = options.drift.enabled ? await detectDrift(this.deps.store, started, options.drift) : [];
+    const drift = options.drift.enabled ? await detectDrift(this.deps.store, started, options.drift, this.baselines) : [];
+    this.baselines.prune();
     const objectives = await evaluateObjectives(this.deps.store, started, options.objectives);
     const emitted: SignalEvent[] = [];
     const emit = (event: Omit<SignalEvent, "kind" | "id" | "time">): void => {

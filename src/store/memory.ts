@@ -23,8 +23,19 @@ export class MemoryEventStore implements EventStore {
   private readonly ids = new Set<string>();
   private readonly keys = new Map<string, StoredKey>();
   private readonly incidents = new Map<string, IncidentRow>();
+  private readonly claims = new Map<string, string>();
   head = { seq: 0, hash: GENESIS_HASH };
-  private readonly aggregates = new MemoryAggregates(() => this.rows.map(toStored));
+  /** Parsed events for the aggregate scans, re-parsed only when a row's payload changed (tests tamper with rows). */
+  private readonly parsed = new WeakMap<Row, { payload: string; stored: StoredEvent }>();
+  private readonly aggregates = new MemoryAggregates(() =>
+    this.rows.map((row) => {
+      const cached = this.parsed.get(row);
+      if (cached && cached.payload === row.payload && cached.stored.seq === row.seq && cached.stored.hash === row.hash && cached.stored.prevHash === row.prevHash) return cached.stored;
+      const stored = toStored(row);
+      this.parsed.set(row, { payload: row.payload, stored });
+      return stored;
+    }),
+  );
   /** When set, appends fail (tests of an unavailable store). */
   failing: Error | null = null;
 
@@ -112,6 +123,12 @@ export class MemoryEventStore implements EventStore {
       .filter((row) => (query.status === undefined || row.status === query.status) && (query.beforeId === undefined || row.id < query.beforeId))
       .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
       .slice(0, limit);
+  }
+
+  async claimOnce(key: string, holder: string): Promise<boolean> {
+    if (this.claims.has(key)) return false;
+    this.claims.set(key, holder);
+    return true;
   }
 
   async close(): Promise<void> {}

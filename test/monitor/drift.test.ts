@@ -1,6 +1,6 @@
 /** Drift statistics against known distributions, and drift detection over a store with a known shift. */
 import { describe, expect, it } from "vitest";
-import { cusum, detectDrift, ksBinned, ksPValue, ksSamples, psi } from "../../src/monitor/drift.js";
+import { BaselineCache, cusum, detectDrift, ksBinned, ksPValue, ksSamples, psi } from "../../src/monitor/drift.js";
 import { guessScript } from "../../src/monitor/script.js";
 import { DriftConfig } from "../../src/policy/monitor.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
@@ -139,5 +139,33 @@ describe("drift detection over the store", () => {
     const store = new MemoryEventStore();
     await store.append(events);
     expect(await detectDrift(store, now, DriftConfig.parse({ windowMinutes: 60, baselineHours: 23, minSamples: 5000 }))).toEqual([]);
+  });
+
+  it("reads the baseline once an hour, not every tick", async () => {
+    const store = new MemoryEventStore();
+    await store.append(events);
+    const reads: string[] = [];
+    const counting = new Proxy(store, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== "function" || !["distribution", "mix", "decisionSeries"].includes(String(name))) return value;
+        return (query: { since: string }) => {
+          reads.push(`${String(name)} ${query.since}`);
+          return (value as (q: unknown) => unknown).call(target, query);
+        };
+      },
+    });
+    const cache = new BaselineCache();
+    const options = DriftConfig.parse({ windowMinutes: 60, baselineHours: 23 });
+    const first = await detectDrift(counting, now, options, cache);
+    cache.prune();
+    const readsFirst = reads.length;
+    const second = await detectDrift(counting, new Date(now.getTime() + 5 * 60_000), options, cache);
+    cache.prune();
+    // The second tick reads only the recent window: score, length, mix and the series, one each.
+    expect(reads.length - readsFirst).toBe(4);
+    expect(second.map((f) => f.type).sort()).toEqual(first.map((f) => f.type).sort());
+    await detectDrift(counting, new Date(now.getTime() + 65 * 60_000), options, cache);
+    expect(reads.length - readsFirst - 4).toBe(8); // a new hour: the baseline is read again
   });
 });
