@@ -6,10 +6,9 @@
  * so a flood of proposals cannot exhaust memory).
  *
  * One process's memory: with several gateway replicas, an approval lives on the
- * replica that held it. Route the admin's decision and the application's
- * polling to that replica (its id is in the approval), or run one replica for
- * agent traffic. Approvals do not survive a restart; the held and decided events
- * in the audit trail record what happened.
+ * replica that held it (the gateway shares them through Redis instead when
+ * configured: approvals-redis.ts). Approvals do not survive a restart; the held
+ * and decided events in the audit trail record what happened.
  */
 import { sortableId } from "../util/sortable-id.js";
 

@@ -13,8 +13,8 @@
  *   POST /admin/approvals/:id/approve|reject       admin: decide (body: {"note": "..."} optional)
  *   GET  /v1/approvals/:id                         the application (its own key): status, and the call once approved
  *
- * Held calls live in this process's memory (see src/access/approvals.ts for what
- * that means with several replicas).
+ * Held calls live in this process's memory, or in Redis (shared by every
+ * replica) when the configuration has `redis`.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
