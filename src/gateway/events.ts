@@ -78,8 +78,21 @@ export function safeExcerpt(decision: Decision): string {
   } else {
     text = cutSpans(decision.text, sensitive);
   }
-  const codePoints = Array.from(text);
-  return codePoints.length > EXCERPT_CHARS ? codePoints.slice(0, EXCERPT_CHARS - 1).join("") + "…" : text;
+  return truncateCodePoints(text, EXCERPT_CHARS);
+}
+
+/** At most `max` code points of `text` (the last one an ellipsis when cut), reading no further than needed. */
+export function truncateCodePoints(text: string, max: number): string {
+  if (text.length <= max) return text; // max UTF-16 units are at most max code points
+  let units = 0;
+  let cut = 0;
+  for (let points = 0; points < max; points++) {
+    if (units >= text.length) return text;
+    if (points === max - 1) cut = units;
+    const code = text.charCodeAt(units);
+    units += code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(units + 1) & 0xfc00) === 0xdc00 ? 2 : 1;
+  }
+  return units >= text.length ? text : text.slice(0, cut) + "…";
 }
 
 function cutSpans(text: string, findings: readonly DecidedFinding[]): string {
