@@ -7,6 +7,10 @@
 import type { CategoryCount, Containment, DecisionBucket, PrincipalCount, SignalCount } from "../store/aggregates.js";
 
 export type { CategoryCount, Containment, DecisionBucket, LatencyPercentiles, LayerFault, PrincipalCount, SignalCount } from "../store/aggregates.js";
+import type { DecisionEvent } from "../store/types.js";
+
+/** GET /admin/decisions/:id (the admin API): one decision with its place in the audit chain. */
+export type DecisionDetail = DecisionEvent & { readonly seq: number; readonly hash: string; readonly prev_hash: string };
 
 export type DecisionAction = "allow" | "flag" | "redact" | "block";
 

@@ -1,7 +1,7 @@
 /** The page: sign-in, then the dashboard, refreshed every few seconds while it shows the present. */
 import type { JSX } from "preact";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { CoverageResponse, DecisionsResponse, OverviewResponse, PoliciesResponse, SignalsResponse, StatusResponse } from "../gateway/dashboard-types.js";
+import type { CoverageResponse, DecisionDetail, DecisionsResponse, OverviewResponse, PoliciesResponse, SignalsResponse, StatusResponse } from "../gateway/dashboard-types.js";
 import { Api, ApiError } from "./api.js";
 import { storedKey, storeKey, takeKeyFromLocation } from "./auth.js";
 import { DecisionsChart, LatencyChart } from "./charts.js";
@@ -186,6 +186,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
     void load("coverage", () => api.get<CoverageResponse>("/admin/dashboard/coverage"));
   }, [api, load, slowTick]);
 
+  const loadDecision = useCallback((id: string) => api.get<DecisionDetail>(`/admin/decisions/${encodeURIComponent(id)}`), [api]);
   const setFilters = (filters: Filters): void => setView((previous) => ({ ...previous, filters }));
   const addFilter = (name: keyof Filters, value: string): void => setView((previous) => ({ ...previous, filters: { ...previous.filters, [name]: value } }));
   const zoom = (since: string, until: string): void => setView((previous) => ({ ...previous, zoom: { since, until } }));
@@ -295,6 +296,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
           principals={overview?.topPrincipals.map((row) => row.principal) ?? []}
           categories={overview?.categories.map((row) => row.category) ?? []}
           freshFrom={freshFrom}
+          onDetail={loadDecision}
           onBenign={features?.monitor ? (id) => act(() => api.post(`/admin/decisions/${encodeURIComponent(id)}/false-positive`, {})) : undefined}
         />
       </Panel>

@@ -1,7 +1,7 @@
 /** The dashboard's tables and controls; each shows what the store answered, or says why it cannot. */
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import type { CategoryCount, Containment, CoverageResponse, DecisionsResponse, PoliciesResponse, PrincipalCount, SignalsResponse } from "../gateway/dashboard-types.js";
+import type { CategoryCount, Containment, CoverageResponse, DecisionDetail, DecisionsResponse, PoliciesResponse, PrincipalCount, SignalsResponse } from "../gateway/dashboard-types.js";
 import { clock, count, dateTime, micros, percent, shortHash } from "./format.js";
 import type { Approval, Incident, MonitorSnapshot, QuarantineEntry } from "./remote.js";
 import type { Filters } from "./state.js";
@@ -132,6 +132,7 @@ export function DecisionsPanel({
   principals,
   categories,
   freshFrom,
+  onDetail,
   onBenign,
 }: {
   page: DecisionsResponse | undefined;
@@ -141,11 +142,14 @@ export function DecisionsPanel({
   principals: readonly string[];
   categories: readonly string[];
   freshFrom: number;
+  /** Loads one decision in full (findings, layers, chain position). */
+  onDetail: (id: string) => Promise<DecisionDetail>;
   /** Marks a block as blocked-but-benign (the monitor's false-positive feedback); absent without the monitor. */
   onBenign?: ((id: string) => Promise<string | null>) | undefined;
 }): JSX.Element {
   const [principal, setPrincipal] = useState(filters.principal ?? "");
   const [marked, setMarked] = useState<Readonly<Record<string, string>>>({});
+  const [open, setOpen] = useState<string | null>(null);
   const set = (name: keyof Filters, value: string): void => {
     const next: Record<string, string> = { ...filters };
     if (value) next[name] = value;
@@ -224,9 +228,13 @@ export function DecisionsPanel({
               </tr>
             </thead>
             <tbody>
-              {page.data.map((row) => (
+              {page.data.map((row) => [
                 <tr key={row.id} class={row.seq >= freshFrom ? "fresh" : undefined} data-action={row.action} title={`decision ${row.id} · request ${row.requestId} · ${row.model} · policy ${shortHash(row.policyHash)}`}>
-                  <td class="time">{clock(row.time)}</td>
+                  <td class="time">
+                    <button type="button" class="link expand" aria-expanded={open === row.id} title="show the whole decision" onClick={() => setOpen(open === row.id ? null : row.id)}>
+                      {open === row.id ? "▾" : "▸"} {clock(row.time)}
+                    </button>
+                  </td>
                   <td>{row.principal}</td>
                   <td>{row.stage}</td>
                   <td>
@@ -256,8 +264,15 @@ export function DecisionsPanel({
                       )}
                     </td>
                   ) : null}
-                </tr>
-              ))}
+                </tr>,
+                open === row.id ? (
+                  <tr key={`${row.id}-detail`} class="detail">
+                    <td colSpan={onBenign ? 9 : 8}>
+                      <DecisionDetailView id={row.id} load={onDetail} />
+                    </td>
+                  </tr>
+                ) : null,
+              ])}
             </tbody>
           </table>
         </div>
@@ -671,6 +686,87 @@ export function ObjectivesPanel({
         <button type="button" class="link" onClick={async () => setActionError(await onRun())}>
           check now
         </button>
+      </p>
+    </div>
+  );
+}
+
+function DecisionDetailView({ id, load }: { id: string; load: (id: string) => Promise<DecisionDetail> }): JSX.Element {
+  const [detail, setDetail] = useState<DecisionDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let current = true;
+    load(id).then(
+      (value) => current && setDetail(value),
+      (failure: unknown) => current && setError(failure instanceof Error ? failure.message : String(failure)),
+    );
+    return () => {
+      current = false;
+    };
+  }, [id, load]);
+  if (error) return <ErrorLine error={error} />;
+  if (!detail) return <None>loading…</None>;
+  return (
+    <div class="decision-detail" data-testid="decision-detail">
+      <dl>
+        <dt>decision</dt>
+        <dd>
+          <code>{detail.id}</code>
+        </dd>
+        <dt>request</dt>
+        <dd>
+          <code>{detail.requestId}</code> {detail.route} · {detail.model} · key {detail.keyId}
+        </dd>
+        <dt>checked</dt>
+        <dd>
+          {detail.stage} {detail.role} text at <code>{detail.location}</code>
+        </dd>
+        <dt>policy</dt>
+        <dd>
+          {detail.policyName} <code>{shortHash(detail.policyHash)}</code>
+        </dd>
+        <dt>audit chain</dt>
+        <dd>
+          #{detail.seq} <code title={detail.hash}>{detail.hash.slice(0, 16)}…</code>
+        </dd>
+      </dl>
+      {detail.findings.length > 0 ? (
+        <table class="compact">
+          <thead>
+            <tr>
+              <th>detector</th>
+              <th>category</th>
+              <th>rule</th>
+              <th class="num">score</th>
+              <th>action</th>
+            </tr>
+          </thead>
+          <tbody>
+            {detail.findings.map((finding, index) => (
+              <tr key={index}>
+                <td>{finding.detector}</td>
+                <td>{finding.category}</td>
+                <td>
+                  <code>{finding.ruleId ?? "–"}</code>
+                </td>
+                <td class="num">{finding.score.toFixed(2)}</td>
+                <td>
+                  <span class={`pill ${finding.action}`}>{finding.action}</span>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <None>No findings.</None>
+      )}
+      <p class="layers">
+        {detail.layers.map((layer) => (
+          <span key={layer.name} class={`pill${layer.status === "ok" ? "" : " degraded"}`} title={layer.status}>
+            {layer.name} {micros(layer.durationUs)}
+            {layer.status === "ok" ? "" : ` (${layer.status})`}
+          </span>
+        ))}
       </p>
     </div>
   );

@@ -98,6 +98,13 @@ describe.skipIf(!hasChromium)("dashboard in headless Chromium", () => {
     await expect.poll(() => rows.count()).toBe(1);
     expect(await rows.first().getAttribute("data-action")).toBe("block");
     expect(page.url()).toContain("action=block");
+    // The whole decision, from the admin API: findings, layers, its place in the audit chain.
+    await rows.first().getByRole("button", { name: /show the whole decision|\d\d:\d\d:\d\d/ }).click();
+    const detail = page.getByTestId("decision-detail");
+    await expect.poll(() => detail.textContent()).toContain("prompt_injection");
+    expect(await detail.textContent()).toMatch(/audit chain#\d+/);
+    await rows.first().getByRole("button", { name: /\d\d:\d\d:\d\d/ }).click();
+    await expect.poll(() => detail.count()).toBe(0);
     await page.selectOption("select[name=category]", "prompt_injection");
     await expect.poll(() => rows.count()).toBe(1);
     await page.getByRole("button", { name: "clear filters" }).click();
@@ -219,6 +226,15 @@ describe.skipIf(!hasChromium)("dashboard in headless Chromium", () => {
       }
     }
     expect(red).toBeGreaterThan(50);
+
+    // Dragging across a chart zooms the page to that stretch: fewer decisions, the window in the address bar.
+    await page.mouse.move(chart!.x + chart!.width * 0.6, chart!.y + chart!.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(chart!.x + chart!.width * 0.75, chart!.y + chart!.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await expect.poll(() => page.url()).toContain("since=");
+    await expect.poll(async () => Number(await page.getByTestId("card-total").locator(".value").textContent())).toBeLessThan(events.length);
+    expect(await page.inputValue("select[name=range]")).toBe("zoom");
 
     if (process.env.UPDATE_SCREENSHOTS === "1" || !existsSync(BASELINE)) {
       if (!process.env.UPDATE_SCREENSHOTS) throw new Error(`No baseline at ${BASELINE}: run UPDATE_SCREENSHOTS=1 npx vitest run test/ui and commit it.`);
