@@ -184,7 +184,9 @@ export interface EventAggregates {
   mix(query: TimeWindow): Promise<MixRow[]>;
 }
 
-export class AggregateQueryError extends Error {}
+export class AggregateQueryError extends Error {
+  override readonly name = "AggregateQueryError";
+}
 
 // ---------------------------------------------------------------------------
 // Shared definitions
