@@ -121,6 +121,8 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   const phraseTail = new Uint32Array(MAX_PHRASE_WORDS + 1);
 
   let previousClass = 27;
+  let surpriseSum = 0;
+  let rareCount = 0;
   let tokenStart = -1;
   let tokenSurprise = 0;
   let tokenLength = 0;
@@ -150,7 +152,8 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
 
   for (let i = 0; i < n; i++) {
     const code = folded.charCodeAt(i);
-    const space = isSpace(code);
+    // Most characters are ASCII letters: settle them in one comparison before the full whitespace test.
+    const space = code <= 0x20 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : code >= 0xa0 && isSpace(code);
 
     // Character n-grams over whitespace-collapsed text, by rolling polynomial hashes.
     if (!(space && previousWasSpace)) {
@@ -163,7 +166,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     previousWasSpace = space;
 
     // Words, phrases and prefixes.
-    if (isSegmentingChar(code)) {
+    if (code >= 0x0e00 && isSegmentingChar(code)) {
       if (wordLen > 0) endWord(wordHash >>> 0, i);
       endWord(fnvStep(FNV_OFFSET, code) >>> 0, i);
     } else if (isWordChar(code)) {
@@ -183,8 +186,10 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     // Character-class surprise and gibberish tokens.
     const cls = charClass(code);
     const value = cls === OTHER_LETTER_CLASS || previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
-    surprise[i + 1] = surprise[i]! + value;
-    rare[i + 1] = rare[i]! + (value >= rareNll ? 1 : 0);
+    surpriseSum += value;
+    if (value >= rareNll) rareCount++;
+    surprise[i + 1] = surpriseSum;
+    rare[i + 1] = rareCount;
     previousClass = cls;
     if (space) {
       if (tokenStart >= 0) {
