@@ -11,6 +11,7 @@
  * configuration. Alerts and incident rules follow a reload; schedules take
  * effect at start.
  */
+import { hostname } from "node:os";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { Counter } from "prom-client";
@@ -66,7 +67,7 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
   const alertRetries = new Counter({ name: "bulwark_alert_retries_total", help: "Webhook delivery retries.", labelNames: ["webhook"], registers });
   const incidentCounter = new Counter({ name: "bulwark_incidents_total", help: "Incident changes by rule (opened, acknowledged, resolved).", labelNames: ["rule", "change"], registers });
   const monitorErrors = new Counter({ name: "bulwark_monitor_errors_total", help: "Monitoring failures (incident store writes, rule evaluation), by part.", labelNames: ["part"], registers });
-  const scanCounter = new Counter({ name: "bulwark_scheduled_scans_total", help: "Scheduled scan runs by schedule and outcome (passed, regression, baseline, failed).", labelNames: ["schedule", "outcome"], registers });
+  const scanCounter = new Counter({ name: "bulwark_scheduled_scans_total", help: "Scheduled scan runs by schedule and outcome (passed, regression, baseline, failed; skipped: another replica ran the tick).", labelNames: ["schedule", "outcome"], registers });
 
   let config: GatewayConfig = deps.runtime().loaded.config;
   let policy = deps.runtime().policy;
@@ -128,6 +129,8 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
   });
 
   const keys = new Map<string, string>();
+  /** Who claims cron ticks in the store (several replicas: the first claim runs the tick). */
+  const holder = `${hostname()}:${process.pid}`;
   let baseUrl = "";
   const scheduler = new ScanScheduler({
     schedules,
@@ -139,6 +142,7 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
       return key;
     },
     emit,
+    claim: (key) => store.claimOnce(key, holder),
     onError: (schedule, error) => logger.error({ schedule, error: error instanceof Error ? error.message : String(error) }, "scheduled scan failed"),
     onRun: (schedule, outcome) => {
       scanCounter.inc({ schedule, outcome });

@@ -10,7 +10,8 @@
  *   scan.failed      the run could not be made (gateway down, bad catalogue)
  * Without a configured baseline the first successful run becomes it
  * (DIR/NAME/baseline.json). A schedule never overlaps itself; stopping aborts
- * a run in progress.
+ * a run in progress. With several gateway replicas on one database, each cron
+ * tick is claimed in the store first (`claim`), so one replica runs it.
  */
 import { copyFile, mkdir, readFile, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
@@ -93,8 +94,13 @@ export interface SchedulerOptions {
   credentials(schedule: ScheduleSpec): Promise<string>;
   /** Where scan.* signals go: the gateway's event writer. */
   emit(event: SignalEvent): void;
+  /**
+   * Claims a cron tick (`schedule:NAME:TICK_ISO`); false when another replica already did, and this one skips it.
+   * Without it every tick runs. A claim that fails (store down) runs the tick rather than lose it.
+   */
+  claim?(key: string): Promise<boolean>;
   onError?(schedule: string, error: unknown): void;
-  onRun?(schedule: string, outcome: "passed" | "regression" | "baseline" | "failed"): void;
+  onRun?(schedule: string, outcome: "passed" | "regression" | "baseline" | "failed" | "skipped"): void;
 }
 
 export class ScanScheduler {
@@ -113,7 +119,22 @@ export class ScanScheduler {
   start(): void {
     for (const schedule of this.options.schedules) {
       if (this.jobs.has(schedule.name)) continue;
-      const job = new Cron(schedule.cron, { name: undefined, unref: true, protect: true, ...(schedule.timezone ? { timezone: schedule.timezone } : {}) }, async () => {
+      const job = new Cron(schedule.cron, { unref: true, protect: true, ...(schedule.timezone ? { timezone: schedule.timezone } : {}) }, async (self: Cron) => {
+        if (this.options.claim) {
+          // The tick this run is for: the same on every replica, whenever each one's timer fired.
+          const firedAt = self.currentRun() ?? new Date();
+          const tick = self.previousRuns(1, new Date(firedAt.getTime() + 1))[0] ?? firedAt;
+          let mine = true;
+          try {
+            mine = await this.options.claim(`schedule:${schedule.name}:${tick.toISOString()}`);
+          } catch (error) {
+            this.options.onError?.(schedule.name, new Error(`could not claim the run (running it anyway): ${error instanceof Error ? error.message : String(error)}`));
+          }
+          if (!mine) {
+            this.options.onRun?.(schedule.name, "skipped");
+            return;
+          }
+        }
         await this.trigger(schedule.name).catch(() => undefined);
       });
       this.jobs.set(schedule.name, job);

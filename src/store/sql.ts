@@ -78,6 +78,11 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   AGGREGATE_MIGRATION,
   POLICY_MIGRATION,
+  {
+    version: 6,
+    name: "claims: a key claimed once (scheduled scans: one replica per cron tick)",
+    statements: (s) => [`create table ${s}.claims (key text primary key, holder text not null, claimed_at timestamptz not null default now())`],
+  },
 ];
 
 const INSERT_CHUNK = 500;
@@ -234,6 +239,11 @@ export class SqlEventStore implements EventStore {
        on conflict (id) do update set status = excluded.status, severity = excluded.severity, updated_at = excluded.updated_at, payload = excluded.payload`,
       [row.id, row.rule, row.status, row.severity, row.openedAt, row.updatedAt, row.payload],
     );
+  }
+
+  async claimOnce(key: string, holder: string): Promise<boolean> {
+    const rows = await this.driver.query<{ key: string }>(`insert into ${this.s}.claims (key, holder) values ($1, $2) on conflict (key) do nothing returning key`, [key, holder]);
+    return rows.length === 1;
   }
 
   async getIncident(id: string): Promise<IncidentRow | null> {

@@ -161,5 +161,10 @@ export interface EventStore extends EventAggregates {
   getIncident(id: string): Promise<IncidentRow | null>;
   /** Newest first. */
   listIncidents(query: IncidentQuery): Promise<IncidentRow[]>;
+  /**
+   * Records a claim on a key once: true for the first caller, false for every later one (also from another
+   * gateway replica sharing the database). Scheduled scans claim each cron tick, so that one replica runs it.
+   */
+  claimOnce(key: string, holder: string): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -110,6 +110,10 @@ export class WorkerEventStore implements EventStore {
     await this.ready();
     return this.call("listIncidents", query);
   }
+  async claimOnce(key: string, holder: string): Promise<boolean> {
+    await this.ready();
+    return this.call("claimOnce", key, holder);
+  }
 
   // The aggregate queries, answered by the SQL store in the worker.
   decisionSeries: EventAggregates["decisionSeries"] = (query) => this.forward("decisionSeries", query);

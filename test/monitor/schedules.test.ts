@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_MODEL, DEMO_SYSTEM_PROMPT, startDemoUpstream, type DemoUpstream } from "../../src/gateway/demo-upstream.js";
 import { ScanScheduler, ScheduleConfig, type ScheduleInput } from "../../src/monitor/schedules.js";
 import { demoCanaries } from "../../src/redteam/targets/demo.js";
-import type { SignalEvent } from "../../src/store/types.js";
+import { MemoryEventStore } from "../../src/store/memory.js";
+import { pgliteDriver } from "../../src/store/pglite.js";
+import { SqlEventStore } from "../../src/store/sql.js";
+import type { EventStore, SignalEvent } from "../../src/store/types.js";
+import { pgliteDataDir } from "../store/fixtures.js";
 
 let demo: DemoUpstream;
 beforeAll(async () => {
@@ -16,7 +20,7 @@ afterAll(async () => {
 });
 
 /** The demo upstream stands in for the gateway here (it is OpenAI-compatible at /v1); test/gateway/incidents.test.ts runs schedules through a real gateway. */
-function scheduler(input: Partial<ScheduleInput>, dir: string): { scheduler: ScanScheduler; events: SignalEvent[]; keysAsked: string[] } {
+function scheduler(input: Partial<ScheduleInput>, dir: string, claim?: (key: string) => Promise<boolean>): { scheduler: ScanScheduler; events: SignalEvent[]; keysAsked: string[] } {
   const events: SignalEvent[] = [];
   const keysAsked: string[] = [];
   const schedule = ScheduleConfig.parse({
@@ -38,6 +42,7 @@ function scheduler(input: Partial<ScheduleInput>, dir: string): { scheduler: Sca
       return "bwk_scanner_key";
     },
     emit: (event) => events.push(event),
+    ...(claim ? { claim } : {}),
   });
   return { scheduler: result, events, keysAsked };
 }
@@ -89,6 +94,45 @@ describe("scheduled scans", () => {
     expect(await run).toBeNull();
     expect(slow.events.map((event) => event.type)).toEqual(["scan.failed"]);
     expect(String(slow.events[0]!.detail.error)).toMatch(/stopped/);
+  });
+
+  it("with two replicas on one store, each cron tick is claimed once and run by one of them", async () => {
+    const store = new MemoryEventStore();
+    const claims: Array<{ replica: string; key: string; mine: boolean }> = [];
+    const claimer = (replica: string) => async (key: string) => {
+      const mine = await store.claimOnce(key, replica);
+      claims.push({ replica, key, mine });
+      return mine;
+    };
+    const dirA = mkdtempSync(join(tmpdir(), "bulwark-schedules-a-"));
+    const dirB = mkdtempSync(join(tmpdir(), "bulwark-schedules-b-"));
+    const a = scheduler({}, dirA, claimer("a"));
+    const b = scheduler({}, dirB, claimer("b"));
+    a.scheduler.start();
+    b.scheduler.start();
+    await until(() => new Set(claims.map((claim) => claim.key)).size >= 3 && claims.length >= 4);
+    await Promise.all([a.scheduler.stop(), b.scheduler.stop()]);
+    const byKey = new Map<string, boolean[]>();
+    for (const claim of claims) byKey.set(claim.key, [...(byKey.get(claim.key) ?? []), claim.mine]);
+    for (const [key, results] of byKey) {
+      expect(key).toMatch(/^schedule:fast:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+      expect(results.filter(Boolean)).toHaveLength(1);
+    }
+    expect([...byKey.values()].some((results) => results.length === 2)).toBe(true); // both replicas asked for one tick
+    const runs = [...a.events, ...b.events].filter((event) => event.type === "scan.completed").length;
+    expect(runs).toBeLessThanOrEqual(claims.filter((claim) => claim.mine).length);
+  });
+
+  it("the SQL store's claims hold once per key (PGlite)", async () => {
+    const store: EventStore = new SqlEventStore(await pgliteDriver(await pgliteDataDir()), "bulwark", "pglite");
+    await store.init();
+    try {
+      expect(await store.claimOnce("schedule:nightly:2026-01-01T03:00:00.000Z", "a")).toBe(true);
+      expect(await store.claimOnce("schedule:nightly:2026-01-01T03:00:00.000Z", "b")).toBe(false);
+      expect(await store.claimOnce("schedule:nightly:2026-01-02T03:00:00.000Z", "b")).toBe(true);
+    } finally {
+      await store.close();
+    }
   });
 
   it("reject an invalid cron expression or suite with the field named", () => {
