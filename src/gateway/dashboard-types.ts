@@ -4,9 +4,9 @@
  * Types only (the store's aggregate types re-exported), so that both
  * TypeScript programs, Node's and the browser's, can read it.
  */
-import type { CategoryCount, Containment, DecisionBucket, PrincipalCount, SignalCount } from "../store/aggregates.js";
+import type { CategoryCount, Containment, DecisionBucket, PolicyVersion, PrincipalCount, SignalCount } from "../store/aggregates.js";
 
-export type { CategoryCount, Containment, DecisionBucket, LatencyPercentiles, LayerFault, PrincipalCount, SignalCount } from "../store/aggregates.js";
+export type { CategoryCount, Containment, DecisionBucket, LatencyPercentiles, LayerFault, PolicyVersion, PrincipalCount, SignalCount } from "../store/aggregates.js";
 import type { DecisionEvent } from "../store/types.js";
 
 /** GET /admin/decisions/:id (the admin API): one decision with its place in the audit chain. */
@@ -79,13 +79,6 @@ export interface SignalsResponse {
   readonly data: readonly SignalRow[];
 }
 
-export interface PolicyVersion {
-  readonly policyHash: string;
-  readonly policyName: string;
-  readonly firstSeen: string;
-  readonly lastSeen: string;
-  readonly decisions: number;
-}
 
 export interface StatusResponse {
   readonly version: string;
@@ -100,6 +93,9 @@ export interface StatusResponse {
 
 export interface PoliciesResponse {
   readonly current: { readonly name: string; readonly hash: string; readonly source: string };
+  readonly since: string;
+  readonly until: string;
+  /** Policies that made decisions in the window, the most recently used first. */
   readonly versions: readonly PolicyVersion[];
   /** Configuration reloads recorded in the audit trail, newest first. */
   readonly reloads: ReadonlyArray<{ readonly time: string; readonly principal: string; readonly ok: boolean; readonly error?: string }>;

@@ -293,11 +293,16 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
 
   app.get("/admin/dashboard/policies", async (request): Promise<PoliciesResponse> => {
     admin(request);
+    const query = parse(WindowQuery, request.query);
+    // The policy history reaches further back than the page's window: 30 days by default.
+    const until = query.until ?? new Date().toISOString();
+    const window = resolveWindow({ since: query.since ?? new Date(Date.parse(until) - 30 * 86_400_000).toISOString(), until });
     const runtime = deps.runtime();
-    const reloads = await deps.store.searchEvents({ kind: "admin", limit: 200 });
+    const [versions, reloads] = await fromStore(Promise.all([deps.store.policyVersions(window), deps.store.searchEvents({ kind: "admin", limit: 200 })]));
     return {
       current: { name: runtime.policy.policy.name, hash: runtime.policy.hash, source: runtime.policy.source },
-      versions: [],
+      ...window,
+      versions,
       reloads: reloads.events.flatMap(({ event }) =>
         event.kind === "admin" && event.operation === "reload"
           ? [{ time: event.time, principal: event.principal, ok: event.detail.ok === true, ...(typeof event.detail.error === "string" ? { error: event.detail.error } : {}) }]

@@ -469,6 +469,7 @@ export function PoliciesPanel({ policies, error }: { policies: PoliciesResponse 
       <p class="summary">
         Running <b>{policies.current.name}</b> <code title={policies.current.hash}>{shortHash(policies.current.hash)}</code> from {policies.current.source}.
       </p>
+      {policies.versions.length === 0 ? <None>No decisions in the last 30 days.</None> : null}
       {policies.versions.length > 0 ? (
         <table class="compact">
           <thead>

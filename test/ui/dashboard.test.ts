@@ -88,6 +88,9 @@ describe.skipIf(!hasChromium)("dashboard in headless Chromium", () => {
     const principals = await page.getByTestId("top-principals").locator("tbody tr td:first-child").allTextContents();
     expect(principals.sort()).toEqual(["app", "intern"]);
     await expect.poll(() => page.getByTestId("decisions").locator("tbody tr").count()).toBe(5);
+    // The running policy made all of them.
+    const current = page.getByTestId("policies").locator("tr.current");
+    await expect.poll(() => current.locator("td").last().textContent()).toBe("5");
     await finish(page);
   });
 

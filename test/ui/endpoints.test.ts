@@ -170,6 +170,14 @@ describe("the /admin/dashboard endpoints", () => {
     expect(body.features.incidents).toBe(gw.gateway.app.hasRoute({ method: "GET", url: "/admin/incidents" }));
     const policies = await getJson<PoliciesResponse>("/admin/dashboard/policies");
     expect(policies.body.current.hash).toBe(body.policy.hash);
+    expect(Date.parse(policies.body.until) - Date.parse(policies.body.since)).toBe(30 * 86_400_000);
+  });
+
+  it("list the policies that made decisions in a window, from the store", async () => {
+    const { body } = await getJson<PoliciesResponse>("/admin/dashboard/policies?since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z");
+    expect(body.versions).toEqual([
+      { policyName: "default", policyHash: decisions[0]!.policyHash, decisions: decisions.length, firstSeen: decisions[0]!.time, lastSeen: decisions[decisions.length - 1]!.time },
+    ]);
   });
 
   it("measure the running policy against the threat library's policy controls", async () => {
