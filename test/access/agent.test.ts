@@ -360,3 +360,26 @@ describe("onDeny block and spotlighting", () => {
     expect(sent[5]).toEqual({ role: "user", content: "Thanks!" });
   });
 });
+
+describe("provenance sending calls for approval, onDeny remove, datamarking", () => {
+  let lenient: TestGateway;
+  beforeAll(async () => {
+    lenient = await startGateway(config(upstream.url), { defaultPolicy: agentPolicy({ ...ACCESS, onDeny: "remove", provenance: { action: "approval" }, spotlight: { enabled: true, mode: "datamark" } }) });
+  });
+  afterAll(async () => {
+    await lenient?.close();
+  });
+
+  it("holds the planted call for a person instead of denying it, without a note in the content", async () => {
+    const before = upstream.requests.length;
+    const response = await post(`${lenient.url}/v1/chat/completions`, { model: "agent", messages: AFTER_READ });
+    expect(message(response).tool_calls).toBeUndefined();
+    expect(message(response).content).toBeNull();
+    expect(finish(response)).toBe("stop");
+    expect(response.json.bulwark).toMatchObject({ denied: [], pending: [{ name: "send_email", reason: "untrusted_arguments" }] });
+    // The model saw the tool result datamarked.
+    const sent = upstream.requests[before]!.messages as Json[];
+    expect(String(sent[0]!.content)).toContain("ˆ");
+    expect(sent[4]!.content).toBe(PLANTED.replace(/[^\S\n]+/g, "ˆ"));
+  });
+});
