@@ -6,7 +6,9 @@
  *   admit(subject)          before the request: counts it against every request
  *                           rule, checks the token windows and budgets are not
  *                           spent, takes a concurrency slot; one round trip to
- *                           Redis (the commands are pipelined together)
+ *                           Redis (the commands are pipelined together), in
+ *                           which token and budget totals are read only when
+ *                           this replica's copy is over a second old
  *   lease.release()         when the request ends: gives the slot back
  *   recordUsage(...)        after the response: adds its tokens and cost, not
  *                           awaited (the next admit sees them)
@@ -106,6 +108,8 @@ export class RateLimits {
   private readonly prices: Array<{ pattern: RegExp; price: ModelPriceSpec }>;
   private readonly priceCache = new Map<string, ModelPriceSpec | null>();
   private readonly plans = new Map<string, Plan>();
+  /** Over Redis: this replica's copy of token and budget totals (see `used`). */
+  private readonly spentCache = new Map<string, { res: RateLimiterRes | null; fetchedAt: number; refreshing: boolean }>();
   /** Set by every store failure, cleared by `takeFailure`, so the caller can report degradation. */
   private lastFailure: Error | null = null;
 
@@ -188,8 +192,8 @@ export class RateLimits {
 
     const pending: Array<Promise<RateLimiterRes | Error | null>> = [];
     for (const rule of plan.requestRules) pending.push(settle(rule.requestLimiter!.consume(scopeValue(rule.scope, subject), 1)));
-    for (const rule of plan.tokenRules) pending.push(settle(rule.tokenLimiter!.get(scopeValue(rule.scope, subject))));
-    for (const budget of this.budgets) pending.push(settle(budget.limiter.get(budgetKey(budget, subject, now))));
+    for (const rule of plan.tokenRules) pending.push(this.used(rule.tokenLimiter!, `tk:${rule.id}`, scopeValue(rule.scope, subject), now));
+    for (const budget of this.budgets) pending.push(this.used(budget.limiter, `bg:${budget.id}`, budgetKey(budget, subject, now), now));
     const slots = this.concurrency.length > 0 ? Promise.all(this.concurrency.map((rule) => rule.acquire(scopeValue(rule.scope, subject)))) : null;
     const results = await Promise.all(pending);
     const acquired = slots ? await slots : null;
@@ -266,11 +270,11 @@ export class RateLimits {
     const tokens = Math.max(0, Math.round(promptTokens)) + Math.max(0, Math.round(completionTokens));
     const writes: Array<Promise<unknown>> = [];
     if (tokens > 0) {
-      for (const rule of this.planFor(subject.route).tokenRules) writes.push(rule.tokenLimiter!.penalty(scopeValue(rule.scope, subject), tokens));
+      for (const rule of this.planFor(subject.route).tokenRules) writes.push(this.charge(rule.tokenLimiter!, `tk:${rule.id}`, scopeValue(rule.scope, subject), tokens, now));
     }
     if (this.budgets.length > 0) {
       const micro = this.costMicroUsd(model, promptTokens, completionTokens);
-      if (micro > 0) for (const budget of this.budgets) writes.push(budget.limiter.penalty(budgetKey(budget, subject, now), micro));
+      if (micro > 0) for (const budget of this.budgets) writes.push(this.charge(budget.limiter, `bg:${budget.id}`, budgetKey(budget, subject, now), micro, now));
     }
     if (writes.length === 0) return Promise.resolve();
     return Promise.all(writes).then(
@@ -297,6 +301,52 @@ export class RateLimits {
         return { id: budget.id, usd: (res?.consumedPoints ?? 0) / 1e6, limitUsd: budget.microUsd / 1e6 };
       }),
     );
+  }
+
+  /**
+   * What a token window or budget has used. In memory: the counter. Over Redis: this replica's copy,
+   * refreshed by its own charges and, when older than SPENT_REFRESH_MS, by a read in the background;
+   * the request waits for Redis only when there is no copy younger than SPENT_MAX_AGE_MS. So the
+   * request path reads Redis once per request (the request counters), and other replicas' spending
+   * is seen within a second.
+   */
+  private used(limiter: RateLimiterAbstract, name: string, key: string, now: number): Promise<RateLimiterRes | Error | null> {
+    if (this.store.kind === "memory") return settle(limiter.get(key));
+    const cacheKey = `${name}\u0000${key}`;
+    const cached = this.spentCache.get(cacheKey);
+    const fetch = (): Promise<RateLimiterRes | Error | null> =>
+      settle(limiter.get(key)).then((result) => {
+        if (!(result instanceof Error)) this.remember(cacheKey, result, Date.now());
+        return result;
+      });
+    if (cached !== undefined && now - cached.fetchedAt < SPENT_MAX_AGE_MS) {
+      if (now - cached.fetchedAt >= SPENT_REFRESH_MS && !cached.refreshing) {
+        cached.refreshing = true;
+        void fetch().then(() => {
+          cached.refreshing = false;
+        });
+      }
+      return Promise.resolve(cached.res);
+    }
+    return fetch();
+  }
+
+  /** Adds to a token window or budget, keeping this replica's copy of the total. */
+  private charge(limiter: RateLimiterAbstract, name: string, key: string, points: number, now: number): Promise<unknown> {
+    const result = limiter.penalty(key, points);
+    if (this.store.kind === "memory") return result;
+    return result.then((res) => this.remember(`${name}\u0000${key}`, res, now));
+  }
+
+  private remember(cacheKey: string, res: RateLimiterRes | null, now: number): void {
+    if (this.spentCache.size >= 100_000) this.spentCache.clear();
+    const entry = this.spentCache.get(cacheKey);
+    if (entry) {
+      entry.res = res;
+      entry.fetchedAt = now;
+    } else {
+      this.spentCache.set(cacheKey, { res, fetchedAt: now, refreshing: false });
+    }
   }
 
   private failed(error: Error): true {
@@ -395,6 +445,10 @@ class Concurrency {
 }
 
 const LEASE_SECONDS = 300;
+/** A copy of a token or budget total younger than this is used as is (Redis store). */
+const SPENT_MAX_AGE_MS = 1_000;
+/** A copy older than this is refreshed in the background while it is still used. */
+const SPENT_REFRESH_MS = 250;
 
 interface RedisWithConcurrency extends Redis {
   bulwarkAcquire(key: string, max: number, leaseSeconds: number): Promise<number>;

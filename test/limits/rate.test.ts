@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectLimitsRedis, RateLimits, type LimitSubject } from "../../src/limits/index.js";
+import { connectLimitsRedis, RateLimits, whenReady, type LimitSubject } from "../../src/limits/index.js";
 import { resolvePolicy } from "../../src/policy/load.js";
 
 const subject = (overrides: Partial<LimitSubject> = {}): LimitSubject => ({ key: "k1", principal: "alice", ip: "10.0.0.1", route: "/v1/chat/completions", ...overrides });
@@ -132,5 +132,42 @@ describe("RateLimits when the Redis store is unreachable", () => {
     expect(first.allowed).toBe(true);
     expect(await limits.admit(subject())).toMatchObject({ allowed: false, code: "rate_limit_exceeded" });
     first.release();
+  });
+});
+
+const REDIS_URL = process.env.BULWARK_TEST_REDIS_URL;
+if (!REDIS_URL) console.warn("BULWARK_TEST_REDIS_URL is not set: the shared-counter RateLimits tests are skipped.");
+
+describe.skipIf(!REDIS_URL)("RateLimits over a shared Redis", () => {
+  const clients: Redis[] = [];
+  const keyPrefix = `bulwark-test-rate-${process.pid}-${Date.now()}:`;
+  afterAll(async () => {
+    const keys = await clients[0]!.keys(`${keyPrefix}*`);
+    if (keys.length) await clients[0]!.del(...keys);
+    for (const client of clients) client.disconnect();
+  });
+  const replica = async (): Promise<RateLimits> => {
+    const client = connectLimitsRedis({ url: REDIS_URL!, commandTimeoutMs: 1_000 });
+    clients.push(client);
+    await whenReady(client, 2_000);
+    return new RateLimits(
+      { rate: { enabled: true, rules: [{ scope: "principal", requests: 4, windowSeconds: 60 }] }, budget: { enabled: true, rules: [{ scope: "principal", period: "day", usd: 1 }], prices: { m: { input: 1, output: 1 } } } },
+      { kind: "redis", client, keyPrefix },
+    );
+  };
+
+  it("shares request counts and spending between two instances", async () => {
+    const [a, b] = [await replica(), await replica()];
+    expect((await a.admit(subject(), "m")).allowed).toBe(true);
+    expect((await b.admit(subject(), "m")).allowed).toBe(true);
+    // A million tokens at $1 per million: the day's dollar is spent, recorded by one replica, seen by the other.
+    await a.recordUsage(subject(), "m", 600_000, 400_000);
+    // B read the budget a moment ago and uses that copy for up to a second (no Redis read per request).
+    expect((await b.admit(subject(), "m")).allowed).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await b.admit(subject(), "m")).toMatchObject({ allowed: false, code: "budget_exceeded", degraded: false });
+    // The fifth request in the window, counted across both: over the shared limit of four.
+    expect(await a.admit(subject(), "m")).toMatchObject({ allowed: false, code: "rate_limit_exceeded" });
+    expect(await b.spent(subject())).toEqual([{ id: "principal-day", usd: 1, limitUsd: 1 }]);
   });
 });
