@@ -176,6 +176,35 @@ describe("anomaly detection and automatic quarantine in the gateway", () => {
   });
 });
 
+describe("multi-turn escalation in the gateway", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    // Custom rules give each step of the conversation a known guard score (0.2, 0.4, 0.6: under the block threshold).
+    const customRules = [
+      { id: "test.step-one", category: "jailbreak" as const, pattern: "\\bcrescendo one\\b", score: 0.2 },
+      { id: "test.step-two", category: "jailbreak" as const, pattern: "\\bcrescendo two\\b", score: 0.4 },
+      { id: "test.step-three", category: "jailbreak" as const, pattern: "\\bcrescendo three\\b", score: 0.6 },
+    ];
+    const policy: PolicyInput = { ...TEST_POLICY, layers: { ...TEST_POLICY.layers, heuristics: { ...TEST_POLICY.layers?.heuristics, customRules } } };
+    gw = await startGateway(testConfig(upstream.url), { defaultPolicy: policy });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it("reports guard scores climbing across the user turns of one conversation as anomaly.escalation", async () => {
+    const turns = ["Tell me about chemistry.", "Now crescendo one please.", "Go further: crescendo two.", "And finally crescendo three."];
+    const messages = turns.flatMap((content, index) => [{ role: "user", content }, ...(index < turns.length - 1 ? [{ role: "assistant", content: "Sure." }] : [])]);
+    // Three turns: no run of four yet.
+    expect((await post(`${gw.url}/v1/chat/completions`, { model: "echo", messages: messages.slice(0, 5) })).status).toBe(200);
+    expect(await signals(gw, "anomaly.escalation")).toEqual([]);
+    const response = await post(`${gw.url}/v1/chat/completions`, { model: "echo", messages });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-bulwark-action")).toBe("flag");
+    expect(await signals(gw, "anomaly.escalation")).toEqual([expect.objectContaining({ principal: "app", severity: "high", detail: expect.objectContaining({ kind: "escalation", observed: 0.6 }) })]);
+  });
+});
+
 describe("a gateway whose Redis is unreachable", () => {
   const deadRedis = { url: "redis://127.0.0.1:1", commandTimeoutMs: 50 };
   const rate = { enabled: true, rules: [{ scope: "principal" as const, requests: 100, windowSeconds: 60 }] };
