@@ -130,6 +130,7 @@ interface WebhookState {
 
 const USER_AGENT = "bulwark-alerts/1";
 const MAX_RESPONSE_BYTES = 64 * 1024;
+const MAX_DEDUPE_KEYS = 10_000;
 
 export class AlertDispatcher {
   private webhooks: WebhookState[];
@@ -195,7 +196,8 @@ export class AlertDispatcher {
   private offer(state: WebhookState, alert: Alert): void {
     const windowMs = this.config.dedupeWindowSeconds * 1000;
     const at = this.now();
-    if (windowMs > 0) {
+    // Keys tracked per webhook are bounded: past the bound (a flood of distinct keys) alerts go to the rate limit untracked.
+    if (windowMs > 0 && (state.dedupe.size < MAX_DEDUPE_KEYS || state.dedupe.has(alert.key))) {
       const entry = state.dedupe.get(alert.key);
       if (entry) {
         entry.count++;
