@@ -65,6 +65,8 @@ export interface AnchorIndex {
   readonly maxWordLength: number;
   /** Per rule: 1 when it has a `requires` list (tried only if one of those words occurs in the view). */
   readonly hasRequirement: Uint8Array;
+  /** One bit per low 16 bits of an entry's wordHash: most words are no anchor, and a bit test rules them out before a map lookup. */
+  readonly hashBits: Uint8Array;
 }
 
 export function isWordAnchor(anchor: string): boolean {
@@ -115,13 +117,15 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
     maxWordLength = Math.max(maxWordLength, word.length);
   }
   const byHash = new Map<number, WordEntry[]>();
+  const hashBits = new Uint8Array(0x10000 >>> 3);
   for (const entry of words.values()) {
     const hash = wordHash(entry.word);
+    hashBits[(hash & 0xffff) >>> 3]! |= 1 << (hash & 7);
     const list = byHash.get(hash);
     if (list) list.push(entry);
     else byHash.set(hash, [entry]);
   }
-  return { rules, words, byHash, substrings, firstUnits, maxWordLength, hasRequirement };
+  return { rules, words, byHash, substrings, firstUnits, maxWordLength, hasRequirement, hashBits };
 }
 
 function wordHash(word: string): number {
@@ -172,7 +176,7 @@ export function leetToLetters(text: string): string {
  */
 export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes, skipped?: { count: number }): void {
   const length = view.length;
-  const { words, byHash, substrings, firstUnits, rules, maxWordLength, hasRequirement } = index;
+  const { words, byHash, substrings, firstUnits, rules, maxWordLength, hasRequirement, hashBits } = index;
   // Anchor occurrences are collected first and tried after the pass, once it is
   // known which rules' required words occur at all.
   const hitPositions: number[] = [];
@@ -234,7 +238,7 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
     }
     if (size > maxWordLength) continue;
     let entry: WordEntry | undefined;
-    const candidates = byHash.get(hash);
+    const candidates = (hashBits[(hash & 0xffff) >>> 3]! & (1 << (hash & 7))) !== 0 ? byHash.get(hash) : undefined;
     if (candidates !== undefined) {
       for (const candidate of candidates) {
         if (candidate.word.length === size && view.startsWith(candidate.word, start)) {
