@@ -88,7 +88,7 @@ export interface StatusResponse {
   readonly store: { readonly description: string; readonly up: boolean; readonly waiting: number; readonly dropped: number; readonly written: number };
   readonly upstream: string;
   /** Which admin APIs this gateway has, so the page shows only controls that work. */
-  readonly features: { readonly quarantine: boolean; readonly incidents: boolean; readonly approvals: boolean; readonly monitor: boolean; readonly aggregates: boolean };
+  readonly features: { readonly quarantine: boolean; readonly incidents: boolean; readonly approvals: boolean; readonly monitor: boolean; readonly schedules: boolean; readonly aggregates: boolean };
 }
 
 export interface PoliciesResponse {

@@ -215,7 +215,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
       policy: { name: runtime.policy.policy.name, hash: runtime.policy.hash, source: runtime.policy.source },
       store: { description: deps.store.description, up: stats.storeUp, waiting: stats.waiting, dropped: stats.dropped, written: stats.written },
       upstream: runtime.upstream.description,
-      features: { quarantine: has("/admin/quarantine"), incidents: has("/admin/incidents"), approvals: has("/admin/approvals"), monitor: has("/admin/monitor"), aggregates: true },
+      features: { quarantine: has("/admin/quarantine"), incidents: has("/admin/incidents"), approvals: has("/admin/approvals"), monitor: has("/admin/monitor"), schedules: has("/admin/schedules"), aggregates: true },
     };
   });
 

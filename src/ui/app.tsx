@@ -8,7 +8,7 @@ import { DecisionsChart, LatencyChart } from "./charts.js";
 import { clock, count, micros, percent, shortHash } from "./format.js";
 import { ApprovalsPanel, CategoriesPanel, ObjectivesPanel, ContainmentPanel, CoveragePanel, DecisionsPanel, IncidentsPanel, PoliciesPanel, PrincipalsPanel, QuarantinePanel, ScansPanel, SignalsPanel } from "./panels.js";
 import { readViewState, RANGES, writeViewState, type Filters, type ViewState } from "./state.js";
-import { parseApprovals, parseIncidents, parseMonitor, parseQuarantine, type Approval, type Incident, type MonitorSnapshot, type QuarantineEntry } from "./remote.js";
+import { parseApprovals, parseIncidents, parseMonitor, parseQuarantine, parseSchedules, type Approval, type Incident, type MonitorSnapshot, type QuarantineEntry, type Schedule } from "./remote.js";
 
 const REFRESH_MS = 3_000;
 const SLOW_REFRESH_MS = 30_000;
@@ -74,6 +74,7 @@ interface Data {
   incidents?: readonly Incident[];
   approvals?: readonly Approval[];
   monitor?: MonitorSnapshot;
+  schedules?: readonly Schedule[];
   policies?: PoliciesResponse;
   coverage?: CoverageResponse;
 }
@@ -160,7 +161,8 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
           return page;
         }),
         load("signals", () => api.get<SignalsResponse>("/admin/dashboard/signals", { type: "anomaly.,quarantine.,limit.,drift.,slo.,tool.", limit: 30 })),
-        load("scans", () => api.get<SignalsResponse>("/admin/dashboard/signals", { type: "scan.", limit: 10 })),
+        load("scans", () => api.get<SignalsResponse>("/admin/dashboard/signals", { type: "scan.", limit: 30 })),
+        status.features.schedules ? load("schedules", async () => parseSchedules(await api.get<unknown>("/admin/schedules"))) : null,
         status.features.quarantine ? load("quarantine", async () => parseQuarantine(await api.get<unknown>("/admin/quarantine"))) : null,
         status.features.incidents ? load("incidents", async () => parseIncidents(await api.get<unknown>("/admin/incidents", { limit: 20 }))) : null,
         status.features.monitor ? load("monitor", async () => parseMonitor(await api.get<unknown>("/admin/monitor"))) : null,
@@ -341,7 +343,12 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
           <PoliciesPanel policies={data.policies} error={errors.policies} />
         </Panel>
         <Panel title="Latest scans" id="scans">
-          <ScansPanel page={data.scans} error={errors.scans} />
+          <ScansPanel
+            page={data.scans}
+            schedules={features?.schedules ? data.schedules : undefined}
+            error={errors.scans ?? errors.schedules}
+            onRun={features?.schedules ? (name) => act(() => api.post(`/admin/schedules/${encodeURIComponent(name)}/run`, {})) : undefined}
+          />
         </Panel>
         <Panel title="Threat-model coverage" id="coverage" note="the threat library's policy controls against the running policy">
           <CoveragePanel coverage={data.coverage} error={errors.coverage} />

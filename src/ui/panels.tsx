@@ -3,7 +3,7 @@ import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { CategoryCount, Containment, CoverageResponse, DecisionDetail, DecisionsResponse, PoliciesResponse, PrincipalCount, SignalsResponse } from "../gateway/dashboard-types.js";
 import { clock, count, dateTime, micros, percent, shortHash } from "./format.js";
-import type { Approval, Incident, MonitorSnapshot, QuarantineEntry } from "./remote.js";
+import type { Approval, Incident, MonitorSnapshot, QuarantineEntry, Schedule } from "./remote.js";
 import type { Filters } from "./state.js";
 
 function ErrorLine({ error }: { error: string | undefined }) {
@@ -509,21 +509,92 @@ export function PoliciesPanel({ policies, error }: { policies: PoliciesResponse 
   );
 }
 
-export function ScansPanel({ page, error }: { page: SignalsResponse | undefined; error: string | undefined }): JSX.Element {
+export function ScansPanel({
+  page,
+  schedules,
+  error,
+  onRun,
+}: {
+  page: SignalsResponse | undefined;
+  schedules: readonly Schedule[] | undefined;
+  error: string | undefined;
+  onRun: ((name: string) => Promise<string | null>) | undefined;
+}): JSX.Element {
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [started, setStarted] = useState<Readonly<Record<string, true>>>({});
+  // The newest scan.completed of each schedule (the list is newest first).
+  const latest = new Map<string, SignalsResponse["data"][number]>();
+  for (const signal of page?.data ?? []) {
+    const name = typeof signal.detail.schedule === "string" ? signal.detail.schedule : null;
+    if (signal.type === "scan.completed" && name && !latest.has(name)) latest.set(name, signal);
+  }
+  const names = [...new Set([...(schedules ?? []).map((schedule) => schedule.name), ...latest.keys()])];
+  const others = (page?.data ?? []).filter((signal) => signal.type !== "scan.completed");
   return (
     <div>
-      <ErrorLine error={error} />
-      {!page ? null : page.data.length === 0 ? (
-        <None>No scheduled scan has reported yet (scan.* events).</None>
+      <ErrorLine error={error ?? actionError ?? undefined} />
+      {names.length === 0 ? (
+        <None>{schedules ? "No scheduled scans configured." : "No scheduled scan has reported yet (scan.* events)."}</None>
       ) : (
-        <ul class="signals" data-testid="scans">
-          {page.data.map((signal) => (
+        <table class="compact" data-testid="scans">
+          <thead>
+            <tr>
+              <th>schedule</th>
+              <th>last run</th>
+              <th class="num">attacks through</th>
+              <th>verdict</th>
+              <th>next run</th>
+              {onRun ? <th /> : null}
+            </tr>
+          </thead>
+          <tbody>
+            {names.map((name) => {
+              const last = latest.get(name);
+              const detail = last?.detail ?? {};
+              const total = typeof detail.total === "number" ? detail.total : null;
+              const failed = typeof detail.failed === "number" ? detail.failed : null;
+              const verdict = !last ? "–" : detail.baselineEstablished === true ? "baseline kept" : detail.passed === false ? "regressed" : "no regression";
+              const schedule = schedules?.find((entry) => entry.name === name);
+              return (
+                <tr key={name} data-verdict={verdict}>
+                  <td title={schedule ? `${schedule.cron} as ${schedule.principal}` : undefined}>{name}</td>
+                  <td class="time">{last ? dateTime(last.time) : "not yet"}</td>
+                  <td class="num">{total !== null && failed !== null ? `${failed} / ${total} (${percent(total ? failed / total : 0)})` : "–"}</td>
+                  <td>{verdict === "regressed" ? <span class="pill block">regressed</span> : verdict}</td>
+                  <td class="time">{schedule?.nextRun ? dateTime(schedule.nextRun) : "–"}</td>
+                  {onRun ? (
+                    <td>
+                      {started[name] ? (
+                        <span class="note">started</span>
+                      ) : (
+                        <button
+                          type="button"
+                          onClick={async () => {
+                            const failure = await onRun(name);
+                            setActionError(failure);
+                            if (!failure) setStarted((previous) => ({ ...previous, [name]: true }));
+                          }}
+                        >
+                          run now
+                        </button>
+                      )}
+                    </td>
+                  ) : null}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+      {others.length > 0 ? (
+        <ul class="signals">
+          {others.map((signal) => (
             <li key={signal.id} class={`sev-${signal.severity}`}>
               <span class="time">{dateTime(signal.time)}</span> <code>{signal.type}</code> {signal.summary}
             </li>
           ))}
         </ul>
-      )}
+      ) : null}
     </div>
   );
 }

@@ -166,3 +166,18 @@ export function parseMonitor(value: unknown): MonitorSnapshot {
   });
   return { at: time(root.at), note: text(root.note), objectives, drift };
 }
+
+export interface Schedule {
+  readonly name: string;
+  readonly cron: string;
+  readonly principal: string;
+  readonly nextRun: string | null;
+}
+
+/** Scheduled scans (monitor/: GET /admin/schedules). */
+export function parseSchedules(value: unknown): Schedule[] {
+  return list(value).flatMap((entry) => {
+    const name = text(entry.name);
+    return name ? [{ name, cron: text(entry.cron) ?? "", principal: text(entry.principal) ?? "", nextRun: time(entry.nextRun) }] : [];
+  });
+}

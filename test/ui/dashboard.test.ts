@@ -211,6 +211,11 @@ describe.skipIf(!hasChromium)("dashboard in headless Chromium", () => {
     expect(await page.getByTestId("card-total").locator(".value").textContent()).toBe(String(events.length));
     expect(await page.getByTestId("top-principals").locator("tbody tr").first().locator("td").first().textContent()).toBe("batch-job");
     expect(await page.locator("#signals").textContent()).toContain("32 blocks in 5 minutes");
+    // The latest run of each scheduled scan, and the regression before it.
+    const nightly = page.getByTestId("scans").locator("tbody tr", { hasText: "nightly" });
+    expect(await nightly.locator("td").nth(2).textContent()).toBe("3 / 40 (7.5%)");
+    expect(await nightly.getAttribute("data-verdict")).toBe("no regression");
+    expect(await page.locator("#scans").textContent()).toContain("jailbreak 5% -> 17%");
 
     // A fixed-size clip from the totals down over the charts and the tables below them: its size does not depend on
     // how the fonts lay out, so a machine with other fonts differs in some pixels rather than in the image's shape.

@@ -124,7 +124,14 @@ describe("the /admin/dashboard endpoints", () => {
     expect(body.topPrincipals[0]).toMatchObject({ principal: "batch-job", decisions: decisions.filter((event) => event.principal === "batch-job").length });
     expect(body.categories.map((row) => row.category)).toContain("prompt_injection");
     expect(body.containment.byLayer[0]).toMatchObject({ layer: "heuristics", status: "timeout" });
-    expect(body.signals).toEqual([{ type: "anomaly.blocks", severity: "high", count: 1 }]);
+    expect(body.signals).toEqual(
+      expect.arrayContaining([
+        { type: "anomaly.blocks", severity: "high", count: 1 },
+        { type: "scan.completed", severity: "low", count: 2 },
+        { type: "scan.regression", severity: "high", count: 1 },
+      ]),
+    );
+    expect(body.signals).toHaveLength(3);
     expect(body.totals.latencyP95Us).toBeGreaterThan(2_500);
   });
 
@@ -141,7 +148,11 @@ describe("the /admin/dashboard endpoints", () => {
   it("list signals of several types at once", async () => {
     const { body } = await getJson<SignalsResponse>("/admin/dashboard/signals?type=anomaly.,quarantine.");
     expect(body.data.map((row) => row.type)).toEqual(["anomaly.blocks"]);
-    expect((await getJson<SignalsResponse>("/admin/dashboard/signals?type=scan.")).body.data).toEqual([]);
+    expect((await getJson<SignalsResponse>("/admin/dashboard/signals?type=scan.completed")).body.data.map((row) => row.summary)).toEqual([
+      expect.stringContaining("3 of 40"),
+      expect.stringContaining("7 of 40"),
+    ]);
+    expect((await getJson<SignalsResponse>("/admin/dashboard/signals?type=drift.")).body.data).toEqual([]);
   });
 
   it("reject bad queries with 400, naming the field", async () => {

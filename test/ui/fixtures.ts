@@ -122,5 +122,13 @@ export function fixedHour(): AuditEvent[] {
     detail: { blocks: 32, windowSeconds: 300 },
   };
   events.push(anomaly);
+  // Two runs of a scheduled scan: the first regressed against its baseline, the second did not.
+  const scan = (id: string, time: string, type: string, severity: SignalEvent["severity"], summary: string, detail: SignalEvent["detail"]): SignalEvent => ({ kind: "signal", id, time, type, severity, principal: "scanner", summary, detail });
+  const run = { schedule: "nightly", total: 40, held: 0, errors: 0 };
+  events.push(
+    scan("sig_fixed_00002", "2026-01-01T11:20:00.000Z", "scan.completed", "low", "Scheduled scan nightly: 7 of 40 attacks succeeded, 0 errors, in 12 s (regressed)", { ...run, failed: 7, held: 33, passed: false, baselineEstablished: false }),
+    scan("sig_fixed_00003", "2026-01-01T11:20:00.000Z", "scan.regression", "high", "Scheduled scan nightly regressed against its baseline: categories jailbreak 5% -> 17%", { ...run, failed: 7, regressedCategories: "jailbreak" }),
+    scan("sig_fixed_00004", "2026-01-01T11:50:00.000Z", "scan.completed", "low", "Scheduled scan nightly: 3 of 40 attacks succeeded, 0 errors, in 11 s (no regression)", { ...run, failed: 3, held: 37, passed: true, baselineEstablished: false }),
+  );
   return events;
 }
