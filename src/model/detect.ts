@@ -84,11 +84,29 @@ export function jsonStrings(text: string): string[] | null {
   return out;
 }
 
-/** Base64 and hex runs that decode to readable text (one linear scan; no backtracking regex). */
+/**
+ * Maximal runs of the base64 alphabet at least 24 long: shorter runs decode to nothing (and a hex payload
+ * needs 32 characters), so only these are scanned. Anchored at a run's start, the pattern tries each run
+ * once and cannot backtrack, and the regex engine skips ordinary words faster than a loop over every
+ * character does.
+ */
+const LONG_RUN = /(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{24,})/g;
+
+/** Base64 and hex runs that decode to readable text. */
 export function decodedPayloads(text: string): string[] {
   const out: string[] = [];
-  let runStart = 0;
-  let hexStart = 0;
+  LONG_RUN.lastIndex = 0;
+  for (let match = LONG_RUN.exec(text); match !== null && out.length < MAX_DECODED; match = LONG_RUN.exec(text)) {
+    const end = match.index + match[0].length;
+    scanRun(text, end - match[1]!.length, end, out);
+  }
+  return out;
+}
+
+/** The payloads in the run text[from, to) (`to` is the end of the text or a character outside the alphabet). */
+function scanRun(text: string, from: number, to: number, out: string[]): void {
+  let runStart = from;
+  let hexStart = from;
   let hasLetters = 0;
   const flush = (end: number): void => {
     if (out.length >= MAX_DECODED) return;
@@ -111,8 +129,8 @@ export function decodedPayloads(text: string): string[] {
       if (decoded !== null) out.push(decoded);
     }
   };
-  for (let i = 0; i <= text.length; i++) {
-    const code = i < text.length ? text.charCodeAt(i) : 0x20;
+  for (let i = from; i <= to; i++) {
+    const code = i < to ? text.charCodeAt(i) : 0x20;
     const lower = code >= 0x61 && code <= 0x7a;
     const upper = code >= 0x41 && code <= 0x5a;
     const digit = code >= 0x30 && code <= 0x39;
@@ -137,7 +155,6 @@ export function decodedPayloads(text: string): string[] {
     if (lower) hasLetters |= 1;
     if (upper) hasLetters |= 2;
   }
-  return out;
 }
 
 function readable(bytes: Uint8Array): string | null {
