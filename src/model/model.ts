@@ -223,8 +223,13 @@ export class Classifier {
     const count = trace.hashedCount;
     if (this.prefix.length < count + 1) this.prefix = new Float64Array(Math.max(count + 1, this.prefix.length * 2));
     const prefix = this.prefix;
+    const buckets = trace.hashedBucket;
+    let sum = 0;
     prefix[0] = 0;
-    for (let k = 0; k < count; k++) prefix[k + 1] = prefix[k]! + table[trace.hashedBucket[k]!]!;
+    for (let k = 0; k < count; k++) {
+      sum += table[buckets[k]!]!;
+      prefix[k + 1] = sum;
+    }
     const dense = this.denseWeights[d]!;
     let best: WindowScore = { raw: -Infinity, start: 0, end: 0, concepts: 0 };
     for (const [start, end] of ranges) {
