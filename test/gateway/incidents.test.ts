@@ -5,7 +5,7 @@
  * lifecycle and exports it; a scheduled scan against the live gateway keeps a
  * baseline, and after the policy is weakened its regression raises an incident.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -337,6 +337,17 @@ describe("a scheduled scan", () => {
     expect(receiver.bodies.filter((body) => body.type === "scan.completed")).toHaveLength(1);
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/bulwark_alerts_total\{webhook="ops",outcome="deduplicated"\} 1/);
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toMatch(/bulwark_scheduled_scans_total\{schedule="nightly",outcome="regression"\} 1/);
+  });
+
+  it("follows a reload of the incident rules, and guards the schedule routes", async () => {
+    const config = JSON.parse(readFileSync(configFile, "utf8")) as GatewayConfigInput;
+    writeFileSync(configFile, JSON.stringify({ ...config, incidents: { ...config.incidents, rules: [{ id: "tool-denials", match: { kind: "signal", type: "tool.denied" }, count: 3 }] } }));
+    expect((await fetch(`${gw.url}/admin/reload`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(200);
+    const rules = (await adminGet(`${gw.url}/admin/incidents/rules`)).json.data as Array<{ id: string; runbook: string | null }>;
+    expect(rules.map((rule) => rule.id)).toEqual(["canary-leak", "quarantine", "drift", "objective-breach", "scan-regression", "tool-denials"]);
+    expect(rules.find((rule) => rule.id === "scan-regression")?.runbook).toBe("https://runbooks.example/scan-regression");
+    expect((await fetch(`${gw.url}/admin/schedules/nope/run`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(404);
+    expect((await fetch(`${gw.url}/admin/schedules/nightly/run`, { method: "POST" })).status).toBe(401);
   });
 });
 
