@@ -6,10 +6,12 @@
  *   data (data/output-safety/rules.yaml); only the sinks the policy lists.
  * - `structured-output`: JSON Schema validation (ajv) of structured output.
  *
- * May import: src/policy (types), src/guard/types, ./.
+ * May import: src/policy (types), src/guard/types, ./, and the keyword matcher
+ * of the sibling secrets detector (../secrets/keywords).
  */
 import type { Finding, Layer, LayerInput, LayerOutput } from "../../guard/types.js";
 import type { OutputSafetyOptions, Policy } from "../../policy/schema.js";
+import { KeywordSet } from "../secrets/keywords.js";
 import { BUILTIN_OUTPUT_RULES, type OutputRule } from "./rules.js";
 
 export { BUILTIN_OUTPUT_RULES, loadOutputRules, SINKS, type OutputRule, type Sink } from "./rules.js";
@@ -20,11 +22,40 @@ export const OUTPUT_SAFETY_VERSION = "1.0.0";
 /** Findings per rule per text: one is enough to decide, a few help people read the report. */
 const MAX_PER_RULE = 8;
 
+/** Every rule's keywords, found in one pass over the text; rule i owns keyword indices start[i] .. start[i + 1]. */
+interface RuleKeywords {
+  readonly set: KeywordSet;
+  readonly start: Int32Array;
+}
+
+/** Built once per rule list (a layer keeps its list), not once per text. */
+const keywordsByRules = new WeakMap<readonly OutputRule[], RuleKeywords>();
+
+function ruleKeywords(rules: readonly OutputRule[]): RuleKeywords {
+  let built = keywordsByRules.get(rules);
+  if (!built) {
+    const start = new Int32Array(rules.length + 1);
+    const keywords: string[] = [];
+    rules.forEach((rule, index) => {
+      start[index] = keywords.length;
+      keywords.push(...rule.keywords);
+    });
+    start[rules.length] = keywords.length;
+    built = { set: new KeywordSet(keywords), start };
+    keywordsByRules.set(rules, built);
+  }
+  return built;
+}
+
 export function scanOutput(text: string, rules: readonly OutputRule[]): Finding[] {
-  const lower = text.toLowerCase();
+  const { set, start } = ruleKeywords(rules);
+  const present = set.find(text);
   const findings: Finding[] = [];
-  for (const rule of rules) {
-    if (!rule.keywords.some((keyword) => lower.includes(keyword))) continue;
+  for (let index = 0; index < rules.length; index++) {
+    let any = false;
+    for (let k = start[index]!; k < start[index + 1]! && !any; k++) any = present[k] === 1;
+    if (!any) continue;
+    const rule = rules[index]!;
     const regex = rule.regex;
     regex.lastIndex = 0;
     let match: RegExpExecArray | null;

@@ -4,6 +4,7 @@
  * rule's pattern and its validation (entropy, placeholder, JWT header).
  */
 import { looksRandom, shannonEntropy } from "./entropy.js";
+import { KeywordSet } from "./keywords.js";
 import { isPlaceholder } from "./placeholder.js";
 import { BUILTIN_SECRET_RULES, type SecretRule } from "./rules.js";
 
@@ -30,12 +31,23 @@ export class SecretScanner {
   private readonly rules: readonly SecretRule[];
   private readonly allowValues: ReadonlySet<string>;
   private readonly entropy: { readonly enabled: boolean; readonly minLength: number; readonly minBitsPerChar: number };
+  /** Every active rule's keywords, found in one pass; rule i owns keyword indices keywordStart[i] .. keywordStart[i + 1]. */
+  private readonly keywordSet: KeywordSet;
+  private readonly keywordStart: Int32Array;
 
   constructor(options: SecretScanOptions = {}) {
     const disabled = new Set(options.disabledRules ?? []);
     this.entropy = options.entropy ?? { enabled: true, minLength: 20, minBitsPerChar: 3.5 };
     this.rules = (options.rules ?? BUILTIN_SECRET_RULES).filter((rule) => !disabled.has(rule.id) && (!rule.generic || this.entropy.enabled));
     this.allowValues = new Set(options.allowValues ?? []);
+    this.keywordStart = new Int32Array(this.rules.length + 1);
+    const keywords: string[] = [];
+    this.rules.forEach((rule, index) => {
+      this.keywordStart[index] = keywords.length;
+      keywords.push(...rule.keywords);
+    });
+    this.keywordStart[this.rules.length] = keywords.length;
+    this.keywordSet = new KeywordSet(keywords);
   }
 
   get activeRules(): readonly SecretRule[] {
@@ -52,10 +64,11 @@ export class SecretScanner {
   }
 
   scan(text: string): SecretMatch[] {
-    const lower = text.toLowerCase();
+    const present = this.keywordSet.find(text);
     const found: SecretMatch[] = [];
-    for (const rule of this.rules) {
-      if (!rule.keywords.some((keyword) => lower.includes(keyword))) continue;
+    for (let index = 0; index < this.rules.length; index++) {
+      if (!anyPresent(present, this.keywordStart[index]!, this.keywordStart[index + 1]!)) continue;
+      const rule = this.rules[index]!;
       const regex = rule.regex;
       regex.lastIndex = 0;
       let match: RegExpExecArray | null;
@@ -83,6 +96,11 @@ export class SecretScanner {
     if (rule.check === "jwt" && !isJwtHeader(value)) return false;
     return true;
   }
+}
+
+function anyPresent(present: Uint8Array, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (present[k] === 1) return true;
+  return false;
 }
 
 /** A token signed as a JWT has a base64url JSON header naming its algorithm. */

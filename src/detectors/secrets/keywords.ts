@@ -1,0 +1,133 @@
+/**
+ * Which of a fixed set of keywords occur in a text, case-insensitively, in one
+ * pass: an Aho-Corasick automaton over the keywords' characters. It answers
+ * exactly what `text.toLowerCase().includes(keyword)` answers for each keyword,
+ * without copying the text and without one scan per keyword (rule prefilters
+ * have dozens of keywords, and most texts contain few of them).
+ */
+
+/**
+ * Characters outside ASCII whose lower-case form contains an ASCII character
+ * (İ becomes "i̇", the Kelvin sign "k"); a text containing one is lower-cased
+ * first. A test checks this list against every code point.
+ */
+export const NON_ASCII_LOWERING_TO_ASCII: readonly number[] = [0x130, 0x212a];
+
+export class KeywordSet {
+  /** The keywords as given (indices match the input). */
+  readonly keywords: readonly string[];
+  /** Keyword characters -> class 1..n; every other ASCII character is class 0. Upper-case letters share their lower-case class. */
+  private readonly classOf = new Uint8Array(128);
+  private readonly classes: number;
+  /** DFA: next state = delta[state * classes + class]. */
+  private readonly delta: Int32Array;
+  /** Keywords ending at each state (through failure links too): outputs[outStart[s] .. outStart[s + 1]). */
+  private readonly outStart: Int32Array;
+  private readonly outputs: Int32Array;
+  /** Keywords with characters outside ASCII or upper-case letters: checked with includes on the lower-cased text. */
+  private readonly other: readonly number[];
+
+  constructor(keywords: readonly string[]) {
+    this.keywords = [...keywords];
+    const ascii: number[] = [];
+    const other: number[] = [];
+    this.keywords.forEach((keyword, index) => (/^[\x00-\x40\x5b-\x7f]+$/.test(keyword) ? ascii : other).push(index));
+    this.other = other;
+
+    let classes = 1;
+    for (const index of ascii) {
+      for (const char of this.keywords[index]!) {
+        const code = char.charCodeAt(0);
+        if (this.classOf[code] === 0) this.classOf[code] = classes++;
+      }
+    }
+    for (let code = 65; code <= 90; code++) if (this.classOf[code + 32] !== 0) this.classOf[code] = this.classOf[code + 32]!;
+    this.classes = classes;
+
+    // Trie.
+    const children: Array<Map<number, number>> = [new Map()];
+    const ends: number[][] = [[]];
+    for (const index of ascii) {
+      let state = 0;
+      for (const char of this.keywords[index]!) {
+        const cls = this.classOf[char.charCodeAt(0)]!;
+        let next = children[state]!.get(cls);
+        if (next === undefined) {
+          next = children.length;
+          children.push(new Map());
+          ends.push([]);
+          children[state]!.set(cls, next);
+        }
+        state = next;
+      }
+      ends[state]!.push(index);
+    }
+    // Breadth-first: failure links folded into a complete transition table, outputs merged along them.
+    const states = children.length;
+    const delta = new Int32Array(states * classes);
+    const fail = new Int32Array(states);
+    const queue: number[] = [];
+    for (let cls = 0; cls < classes; cls++) {
+      const next = children[0]!.get(cls);
+      if (next !== undefined) {
+        delta[cls] = next;
+        queue.push(next);
+      }
+    }
+    for (let head = 0; head < queue.length; head++) {
+      const state = queue[head]!;
+      ends[state]!.push(...ends[fail[state]!]!);
+      for (let cls = 0; cls < classes; cls++) {
+        const next = children[state]!.get(cls);
+        if (next === undefined) {
+          delta[state * classes + cls] = delta[fail[state]! * classes + cls]!;
+        } else {
+          fail[next] = delta[fail[state]! * classes + cls]!;
+          delta[state * classes + cls] = next;
+          queue.push(next);
+        }
+      }
+    }
+    this.delta = delta;
+    this.outStart = new Int32Array(states + 1);
+    const flat: number[] = [];
+    for (let state = 0; state < states; state++) {
+      this.outStart[state] = flat.length;
+      for (const index of new Set(ends[state])) flat.push(index);
+    }
+    this.outStart[states] = flat.length;
+    this.outputs = Int32Array.from(flat);
+  }
+
+  /** For each keyword (by index), 1 when `text.toLowerCase()` contains it, else 0. */
+  find(text: string): Uint8Array {
+    const found = new Uint8Array(this.keywords.length);
+    if (!this.run(text, found)) {
+      found.fill(0);
+      this.run(text.toLowerCase(), found);
+    }
+    if (this.other.length > 0) {
+      const lower = text.toLowerCase();
+      for (const index of this.other) if (lower.includes(this.keywords[index]!)) found[index] = 1;
+    }
+    return found;
+  }
+
+  /** False when the text holds a character that lower-cases to ASCII (the caller then lower-cases it and runs again). */
+  private run(text: string, found: Uint8Array): boolean {
+    const { classOf, classes, delta, outStart, outputs } = this;
+    const length = text.length;
+    let state = 0;
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      let cls = 0;
+      if (code < 128) cls = classOf[code]!;
+      else if (code === 0x130 || code === 0x212a) return false;
+      state = delta[state * classes + cls]!;
+      const from = outStart[state]!;
+      const to = outStart[state + 1]!;
+      for (let k = from; k < to; k++) found[outputs[k]!] = 1;
+    }
+    return true;
+  }
+}
