@@ -183,10 +183,12 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
   useEffect(() => {
     void refresh();
   }, [refresh]);
+  // Policy history: the 30 days up to the end of a fixed window, or up to now.
+  const policiesUntil = view.zoom?.until ?? view.until ?? undefined;
   useEffect(() => {
-    void load("policies", () => api.get<PoliciesResponse>("/admin/dashboard/policies"));
+    void load("policies", () => api.get<PoliciesResponse>("/admin/dashboard/policies", { until: policiesUntil }));
     void load("coverage", () => api.get<CoverageResponse>("/admin/dashboard/coverage"));
-  }, [api, load, slowTick]);
+  }, [api, load, slowTick, policiesUntil]);
 
   const loadDecision = useCallback((id: string) => api.get<DecisionDetail>(`/admin/decisions/${encodeURIComponent(id)}`), [api]);
   const setFilters = (filters: Filters): void => setView((previous) => ({ ...previous, filters }));

@@ -42,3 +42,9 @@ export function ago(iso: string, now: number): string {
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h ago`;
   return `${Math.floor(seconds / 86_400)}d ago`;
 }
+
+/** Month, day and minute: enough in a narrow column. */
+export function shortDateTime(iso: string): string {
+  const date = new Date(iso);
+  return `${twoDigits(date.getMonth() + 1)}-${twoDigits(date.getDate())} ${twoDigits(date.getHours())}:${twoDigits(date.getMinutes())}`;
+}

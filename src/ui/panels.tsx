@@ -2,7 +2,7 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { CategoryCount, Containment, CoverageResponse, DecisionDetail, DecisionsResponse, PoliciesResponse, PrincipalCount, SignalsResponse } from "../gateway/dashboard-types.js";
-import { clock, count, dateTime, micros, percent, shortHash } from "./format.js";
+import { clock, count, dateTime, micros, percent, shortDateTime, shortHash } from "./format.js";
 import type { Approval, Incident, MonitorSnapshot, QuarantineEntry, Schedule } from "./remote.js";
 import type { Filters } from "./state.js";
 
@@ -469,7 +469,7 @@ export function PoliciesPanel({ policies, error }: { policies: PoliciesResponse 
       <p class="summary">
         Running <b>{policies.current.name}</b> <code title={policies.current.hash}>{shortHash(policies.current.hash)}</code> from {policies.current.source}.
       </p>
-      {policies.versions.length === 0 ? <None>No decisions in the last 30 days.</None> : null}
+      {policies.versions.length === 0 ? <None>No decisions in the 30 days up to {dateTime(policies.until)}.</None> : null}
       {policies.versions.length > 0 ? (
         <table class="compact">
           <thead>
@@ -486,8 +486,8 @@ export function PoliciesPanel({ policies, error }: { policies: PoliciesResponse 
                 <td>
                   {version.policyName} <code title={version.policyHash}>{shortHash(version.policyHash)}</code>
                 </td>
-                <td class="time">{dateTime(version.firstSeen)}</td>
-                <td class="time">{dateTime(version.lastSeen)}</td>
+                <td class="time" title={dateTime(version.firstSeen)}>{shortDateTime(version.firstSeen)}</td>
+                <td class="time" title={dateTime(version.lastSeen)}>{shortDateTime(version.lastSeen)}</td>
                 <td class="num">{count(version.decisions)}</td>
               </tr>
             ))}
@@ -530,6 +530,7 @@ export function ScansPanel({
   }
   const names = [...new Set([...(schedules ?? []).map((schedule) => schedule.name), ...latest.keys()])];
   const others = (page?.data ?? []).filter((signal) => signal.type !== "scan.completed");
+  const withNextRun = (schedules ?? []).some((schedule) => schedule.nextRun !== null);
   return (
     <div>
       <ErrorLine error={error ?? actionError ?? undefined} />
@@ -543,8 +544,8 @@ export function ScansPanel({
               <th>last run</th>
               <th class="num">attacks through</th>
               <th>verdict</th>
-              <th>next run</th>
-              {onRun ? <th /> : null}
+              {withNextRun ? <th>next run</th> : null}
+              {onRun && schedules?.length ? <th /> : null}
             </tr>
           </thead>
           <tbody>
@@ -558,13 +559,13 @@ export function ScansPanel({
               return (
                 <tr key={name} data-verdict={verdict}>
                   <td title={schedule ? `${schedule.cron} as ${schedule.principal}` : undefined}>{name}</td>
-                  <td class="time">{last ? dateTime(last.time) : "not yet"}</td>
+                  <td class="time" title={last ? dateTime(last.time) : undefined}>{last ? shortDateTime(last.time) : "not yet"}</td>
                   <td class="num">{total !== null && failed !== null ? `${failed} / ${total} (${percent(total ? failed / total : 0)})` : "–"}</td>
                   <td>{verdict === "regressed" ? <span class="pill block">regressed</span> : verdict}</td>
-                  <td class="time">{schedule?.nextRun ? dateTime(schedule.nextRun) : "–"}</td>
-                  {onRun ? (
+                  {withNextRun ? <td class="time">{schedule?.nextRun ? shortDateTime(schedule.nextRun) : "–"}</td> : null}
+                  {onRun && schedules?.length ? (
                     <td>
-                      {started[name] ? (
+                      {!schedule ? null : started[name] ? (
                         <span class="note">started</span>
                       ) : (
                         <button
