@@ -24,11 +24,28 @@ export interface CanaryBinding {
   readonly canaries?: readonly string[];
 }
 
+/**
+ * How a view's indices map back to the layer's input: `compact`, each index is
+ * one letter or digit of the input; `compact-run`, decoded from hex, the whole
+ * run start .. end of the compact view; `input-run`, decoded from base64, the
+ * run start .. end of the input (plus its padding); `none`, no span (URL-decoded).
+ */
+type Origin = "compact" | "compact-run" | "input-run" | "none";
+
 interface View {
   readonly text: string;
-  /** For each index of `text`, the span in the layer's input it came from. */
-  readonly spanOf: (start: number, end: number) => Span | undefined;
+  readonly origin: Origin;
+  readonly start: number;
+  readonly end: number;
   readonly how: string;
+}
+
+/** The views of one text, and where the compact view's characters came from (worked out when a hit needs a span). */
+interface Views {
+  readonly text: string;
+  readonly list: readonly View[];
+  positions: Int32Array | null;
+  readonly compactSize: number;
 }
 
 /** Decoded text examined per check, so an output full of base64 cannot make the layer slow. */
@@ -91,34 +108,65 @@ function randomPart(token: string): string {
   return lower.startsWith(CANARY_PREFIX) ? lower.slice(CANARY_PREFIX.length) : lower;
 }
 
-function findLeak(secret: string, views: readonly View[], minimum: number): { length: number; span: Span | undefined; how: string } | null {
-  const block = Math.max(1, Math.floor((minimum + 1) / 2));
-  const reversed = [...secret].reverse().join("");
-  const needles = [
-    [secret, ""],
-    [reversed, ", reversed"],
-    [rot13(secret), ", rot13"],
-    [rot13(reversed), ", rot13 and reversed"],
-  ] as const;
+/** A canary's random part as searched: four readings (plain, reversed, rot13, both), cut into blocks. */
+interface Needles {
+  readonly secret: string;
+  readonly needles: readonly string[];
+  /** pieces[n][k]: needle n from k * block, block characters. */
+  readonly pieces: readonly (readonly string[])[];
+  readonly variants: readonly string[];
+  readonly block: number;
+}
+
+const VARIANTS = ["", ", reversed", ", rot13", ", rot13 and reversed"] as const;
+/** Needles per canary and minimum: a session's canaries are searched in every check. */
+const needleCache = new Map<string, Needles>();
+const NEEDLE_CACHE_LIMIT = 1024;
+
+function needlesFor(secret: string, minimum: number): Needles {
+  const key = `${minimum}\u0000${secret}`;
+  let needles = needleCache.get(key);
+  if (needles === undefined) {
+    const reversed = [...secret].reverse().join("");
+    const block = Math.max(1, Math.floor((minimum + 1) / 2));
+    const readings = [secret, reversed, rot13(secret), rot13(reversed)];
+    const pieces = readings.map((needle) => {
+      const cut: string[] = [];
+      for (let offset = 0; offset + block <= needle.length; offset += block) cut.push(needle.slice(offset, offset + block));
+      return cut;
+    });
+    needles = { secret, needles: readings, pieces, variants: VARIANTS, block };
+    if (needleCache.size >= NEEDLE_CACHE_LIMIT) needleCache.clear();
+    needleCache.set(key, needles);
+  }
+  return needles;
+}
+
+function findLeak(secret: string, views: Views, minimum: number): { length: number; span: Span | undefined; how: string } | null {
+  const { needles, pieces, variants, block } = needlesFor(secret, minimum);
   let best: { length: number; span: Span | undefined; how: string } | null = null;
-  for (const view of views) {
-    for (const [needle, variant] of needles) {
-      const how = view.how + variant;
-      for (let offset = 0; offset + block <= needle.length; offset += block) {
-        const piece = needle.slice(offset, offset + block);
-        let at = view.text.indexOf(piece);
+  for (const view of views.list) {
+    const text = view.text;
+    if (text.length < block) continue;
+    for (let n = 0; n < needles.length; n++) {
+      const needle = needles[n]!;
+      const cut = pieces[n]!;
+      for (let k = 0; k < cut.length; k++) {
+        const offset = k * block;
+        const piece = cut[k]!;
+        let at = text.indexOf(piece);
         while (at !== -1) {
           // Extend the hit both ways along the needle.
           let left = 0;
-          while (offset - left > 0 && at - left > 0 && view.text[at - left - 1] === needle[offset - left - 1]) left++;
+          while (offset - left > 0 && at - left > 0 && text[at - left - 1] === needle[offset - left - 1]) left++;
           let right = block;
-          while (offset + right < needle.length && at + right < view.text.length && view.text[at + right] === needle[offset + right]) right++;
+          while (offset + right < needle.length && at + right < text.length && text[at + right] === needle[offset + right]) right++;
           const length = left + right;
           if (length >= minimum && (!best || length > best.length)) {
-            best = { length, span: view.spanOf(at - left, at + right), how };
+            best = { length, span: spanOf(views, view, at - left, at + right), how: view.how + variants[n]! };
             if (length >= secret.length) return best;
           }
-          at = view.text.indexOf(piece, at + 1);
+          at = text.indexOf(piece, at + 1);
         }
       }
     }
@@ -126,71 +174,117 @@ function findLeak(secret: string, views: readonly View[], minimum: number): { le
   return best;
 }
 
+/** Where indices start .. end of a view came from in the layer's input. */
+function spanOf(views: Views, view: View, start: number, end: number): Span | undefined {
+  switch (view.origin) {
+    case "compact":
+      return compactSpan(views, start, end);
+    case "compact-run":
+      return compactSpan(views, view.start, view.end);
+    case "input-run": {
+      const text = views.text;
+      const end = view.end;
+      return { start: view.start, end: Math.min(text.length, end + (text[end] === "=" ? (text[end + 1] === "=" ? 2 : 1) : 0)) };
+    }
+    case "none":
+      return undefined;
+  }
+}
+
+function compactSpan(views: Views, start: number, end: number): Span | undefined {
+  if (end <= start) return undefined;
+  if (views.positions === null) {
+    const text = views.text;
+    const positions = new Int32Array(views.compactSize);
+    let at = 0;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      if (code < 128 && (CHARACTER[code]! & LOWER_MASK) !== 0) positions[at++] = i;
+    }
+    views.positions = positions;
+  }
+  return { start: views.positions[start]!, end: views.positions[end - 1]! + 1 };
+}
+
+/** For each ASCII code: its lower-case form when it is a letter or digit (LOWER_MASK bits), and BASE64_BIT when base64 or base64url may hold it. */
+const CHARACTER = new Uint8Array(128);
+const LOWER_MASK = 0x7f;
+const BASE64_BIT = 0x80;
+for (let code = 48; code <= 57; code++) CHARACTER[code] = code | BASE64_BIT;
+for (let code = 97; code <= 122; code++) CHARACTER[code] = code | BASE64_BIT;
+for (let code = 65; code <= 90; code++) CHARACTER[code] = (code + 32) | BASE64_BIT;
+for (const code of [43, 47, 95, 45]) CHARACTER[code] = BASE64_BIT;
+/** Scratch space for the compact view's characters (checks are synchronous, so one buffer serves them all). */
+let scratch = new Uint8Array(4096);
+
 /** The readings of the text a canary might hide in (rot13 and reversal are applied to the needle instead). */
-function buildViews(text: string): View[] {
+function buildViews(text: string): Views {
   // One pass: the compact view (letters and digits only, lower-cased: undoes spacing, punctuation,
-  // line breaks, invisible characters and case), where each compact character came from, and the
-  // runs of base64 characters worth decoding.
+  // line breaks, invisible characters and case), its runs of hex digits, and the runs of base64
+  // characters worth decoding.
   const length = text.length;
-  const compactCodes = new Uint8Array(length);
-  const positions = new Int32Array(length);
-  const base64Runs: number[] = [];
+  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, scratch.length * 2));
+  const compactCodes = scratch;
+  let base64Runs: number[] | null = null;
+  let hexRuns: number[] | null = null;
   let size = 0;
   let runStart = -1;
-  for (let i = 0; i <= length; i++) {
-    const code = i < length ? text.charCodeAt(i) : -1;
-    const digit = code >= 48 && code <= 57;
-    const upper = code >= 65 && code <= 90;
-    const lower = code >= 97 && code <= 122;
-    if (digit || upper || lower) {
-      compactCodes[size] = upper ? code + 32 : code;
-      positions[size++] = i;
+  let hexStart = -1;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    const character = code < 128 ? CHARACTER[code]! : 0;
+    const lower = character & LOWER_MASK;
+    if (lower !== 0) {
+      if (lower <= 102) {
+        if (hexStart < 0) hexStart = size;
+      } else if (hexStart >= 0) {
+        if (size - hexStart >= 16) (hexRuns ??= []).push(hexStart, size);
+        hexStart = -1;
+      }
+      compactCodes[size++] = lower;
     }
-    if (digit || upper || lower || code === 43 || code === 47 || code === 95 || code === 45) {
+    if (character >= BASE64_BIT) {
       if (runStart < 0) runStart = i;
     } else if (runStart >= 0) {
-      if (i - runStart >= 16) base64Runs.push(runStart, i);
+      if (i - runStart >= 16) (base64Runs ??= []).push(runStart, i);
       runStart = -1;
     }
   }
+  if (runStart >= 0 && length - runStart >= 16) (base64Runs ??= []).push(runStart, length);
+  if (hexStart >= 0 && size - hexStart >= 16) (hexRuns ??= []).push(hexStart, size);
   const compact = Buffer.from(compactCodes.buffer, 0, size).toString("latin1");
-  const compactSpan = (start: number, end: number): Span | undefined => (end > start ? { start: positions[start]!, end: positions[end - 1]! + 1 } : undefined);
-  const views: View[] = [{ text: compact, spanOf: compactSpan, how: "in the text" }];
+  const list: View[] = [{ text: compact, origin: "compact", start: 0, end: 0, how: "in the text" }];
 
   let budget = DECODE_BUDGET;
   // Hex (also what URL-encoding and \x escapes leave once compacted): runs in the compact view, both alignments.
-  let hexStart = -1;
-  for (let i = 0; i <= size && budget > 0; i++) {
-    const code = i < size ? compactCodes[i]! : -1;
-    if ((code >= 48 && code <= 57) || (code >= 97 && code <= 102)) {
-      if (hexStart < 0) hexStart = i;
-      continue;
-    }
-    if (hexStart >= 0 && i - hexStart >= 16) {
-      const run = compact.slice(hexStart, i);
-      const span = compactSpan(hexStart, i);
-      for (const shift of [0, 1]) {
+  if (hexRuns !== null) {
+    for (let r = 0; r < hexRuns.length && budget > 0; r += 2) {
+      const start = hexRuns[r]!;
+      const end = hexRuns[r + 1]!;
+      const run = compact.slice(start, end);
+      for (let shift = 0; shift <= 1; shift++) {
         const decoded = compactAscii(Buffer.from(run.slice(shift, shift + ((run.length - shift) & ~1)), "hex").toString("latin1"));
         budget -= decoded.length;
-        views.push({ text: decoded, spanOf: () => span, how: "hex-encoded" });
+        list.push({ text: decoded, origin: "compact-run", start, end, how: "hex-encoded" });
       }
     }
-    hexStart = -1;
   }
   // Base64 / base64url, on the original text because base64 is case-sensitive.
-  for (let r = 0; r < base64Runs.length && budget > 0; r += 2) {
-    const start = base64Runs[r]!;
-    const end = base64Runs[r + 1]!;
-    const decoded = compactAscii(Buffer.from(text.slice(start, end), "base64").toString("latin1"));
-    budget -= decoded.length;
-    views.push({ text: decoded, spanOf: () => ({ start, end: Math.min(length, end + (text[end] === "=" ? (text[end + 1] === "=" ? 2 : 1) : 0)) }), how: "base64-encoded" });
+  if (base64Runs !== null) {
+    for (let r = 0; r < base64Runs.length && budget > 0; r += 2) {
+      const start = base64Runs[r]!;
+      const end = base64Runs[r + 1]!;
+      const decoded = compactAscii(Buffer.from(text.slice(start, end), "base64").toString("latin1"));
+      budget -= decoded.length;
+      list.push({ text: decoded, origin: "input-run", start, end, how: "base64-encoded" });
+    }
   }
   // Partly URL-encoded text (%2D between plain characters).
   if (text.includes("%")) {
     const decoded = text.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-    views.push({ text: compactAscii(decoded), spanOf: () => undefined, how: "URL-encoded" });
+    list.push({ text: compactAscii(decoded), origin: "none", start: 0, end: 0, how: "URL-encoded" });
   }
-  return views;
+  return { text, list, positions: null, compactSize: size };
 }
 
 function compactAscii(text: string): string {
