@@ -19,8 +19,13 @@ export class KeywordSet {
   /** Keyword characters -> class 1..n; every other ASCII character is class 0. Upper-case letters share their lower-case class. */
   private readonly classOf = new Uint8Array(128);
   private readonly classes: number;
-  /** DFA: next state = delta[state * classes + class]. */
-  private readonly delta: Int32Array;
+  /** For each UTF-8 byte: its class, or SPECIAL for the lead bytes of NON_ASCII_LOWERING_TO_ASCII (checked further). */
+  private readonly byteClass = new Uint8Array(256);
+  /**
+   * DFA on rows (row = state * classes): next row = table[row + class], stored as ~row (negative)
+   * when keywords end in that state.
+   */
+  private readonly table: Int32Array;
   /** Keywords ending at each state (through failure links too): outputs[outStart[s] .. outStart[s + 1]). */
   private readonly outStart: Int32Array;
   private readonly outputs: Int32Array;
@@ -42,6 +47,7 @@ export class KeywordSet {
       }
     }
     for (let code = 65; code <= 90; code++) if (this.classOf[code + 32] !== 0) this.classOf[code] = this.classOf[code + 32]!;
+    if (classes >= SPECIAL) throw new Error(`KeywordSet: keywords use more than ${SPECIAL - 1} distinct characters`);
     this.classes = classes;
 
     // Trie.
@@ -88,7 +94,14 @@ export class KeywordSet {
         }
       }
     }
-    this.delta = delta;
+    this.table = new Int32Array(states * classes);
+    for (let at = 0; at < delta.length; at++) {
+      const next = delta[at]!;
+      this.table[at] = ends[next]!.length > 0 ? ~(next * classes) : next * classes;
+    }
+    this.byteClass.set(this.classOf);
+    this.byteClass[0xc4] = SPECIAL;
+    this.byteClass[0xe2] = SPECIAL;
     this.outStart = new Int32Array(states + 1);
     const flat: number[] = [];
     for (let state = 0; state < states; state++) {
@@ -102,6 +115,9 @@ export class KeywordSet {
   /** For each keyword (by index), 1 when `text.toLowerCase()` contains it, else 0. */
   find(text: string): Uint8Array {
     const found = new Uint8Array(this.keywords.length);
+    // Walked over the UTF-8 bytes: ASCII characters are single bytes, and every byte of any other
+    // character takes the automaton back to its start, as that one character would (no keyword
+    // character is outside ASCII); only the two that lower-case to ASCII need the lower-cased text.
     if (!this.run(text, found)) {
       found.fill(0);
       this.run(text.toLowerCase(), found);
@@ -115,19 +131,31 @@ export class KeywordSet {
 
   /** False when the text holds a character that lower-cases to ASCII (the caller then lower-cases it and runs again). */
   private run(text: string, found: Uint8Array): boolean {
-    const { classOf, classes, delta, outStart, outputs } = this;
-    const length = text.length;
-    let state = 0;
+    if (scratch.length < text.length * 3) scratch = new Uint8Array(Math.max(text.length * 3, scratch.length * 2));
+    const bytes = scratch;
+    const length = encoder.encodeInto(text, bytes).written;
+    const { byteClass, classes, table, outStart, outputs } = this;
+    let row = 0;
     for (let i = 0; i < length; i++) {
-      const code = text.charCodeAt(i);
-      let cls = 0;
-      if (code < 128) cls = classOf[code]!;
-      else if (code === 0x130 || code === 0x212a) return false;
-      state = delta[state * classes + cls]!;
-      const from = outStart[state]!;
-      const to = outStart[state + 1]!;
-      for (let k = from; k < to; k++) found[outputs[k]!] = 1;
+      let cls = byteClass[bytes[i]!]!;
+      if (cls === SPECIAL) {
+        // U+0130 is C4 B0, U+212A is E2 84 AA in UTF-8.
+        if (bytes[i] === 0xc4 ? bytes[i + 1] === 0xb0 : bytes[i + 1] === 0x84 && bytes[i + 2] === 0xaa) return false;
+        cls = 0;
+      }
+      row = table[row + cls]!;
+      if (row < 0) {
+        row = ~row;
+        const state = row / classes;
+        const to = outStart[state + 1]!;
+        for (let k = outStart[state]!; k < to; k++) found[outputs[k]!] = 1;
+      }
     }
     return true;
   }
 }
+
+const SPECIAL = 255;
+const encoder = new TextEncoder();
+/** Scratch space for a text's UTF-8 bytes (finding is synchronous, so one buffer serves every set). */
+let scratch = new Uint8Array(3 * 4096);
