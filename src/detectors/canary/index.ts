@@ -206,16 +206,56 @@ function compactSpan(views: Views, start: number, end: number): Span | undefined
   return { start: views.positions[start]!, end: views.positions[end - 1]! + 1 };
 }
 
-/** For each ASCII code: its lower-case form when it is a letter or digit (LOWER_MASK bits), and BASE64_BIT when base64 or base64url may hold it. */
-const CHARACTER = new Uint8Array(128);
+/** For each byte (ASCII code): its lower-case form when it is a letter or digit (LOWER_MASK bits), and BASE64_BIT when base64 or base64url may hold it. */
+const CHARACTER = new Uint8Array(256);
 const LOWER_MASK = 0x7f;
 const BASE64_BIT = 0x80;
 for (let code = 48; code <= 57; code++) CHARACTER[code] = code | BASE64_BIT;
 for (let code = 97; code <= 122; code++) CHARACTER[code] = code | BASE64_BIT;
 for (let code = 65; code <= 90; code++) CHARACTER[code] = (code + 32) | BASE64_BIT;
 for (const code of [43, 47, 95, 45]) CHARACTER[code] = BASE64_BIT;
-/** Scratch space for the compact view's characters (checks are synchronous, so one buffer serves them all). */
+/** Scratch space for the text's characters and the compact view's (checks are synchronous, so one buffer of each serves them all). */
+let codes = new Uint8Array(3 * 4096);
 let scratch = new Uint8Array(4096);
+const encoder = new TextEncoder();
+
+/** The state of the one pass over a text that builds the compact view and finds its hex and base64 runs. */
+class CompactPass {
+  /** Characters in the compact view so far. */
+  size = 0;
+  /** Lengths of the base64 run and of the hex run (in the compact view) ending here. */
+  run = 0;
+  hex = 0;
+  /** Start and end pairs: hex runs in the compact view, base64 runs in the text; both of 16 or more. */
+  hexRuns: number[] | null = null;
+  base64Runs: number[] | null = null;
+
+  constructor(private readonly out: Uint8Array) {}
+
+  /** Character i of the text, as classified by CHARACTER (0 outside ASCII). */
+  step(character: number, i: number): void {
+    if (character >= BASE64_BIT) {
+      this.run++;
+      const lower = character & LOWER_MASK;
+      if (lower !== 0) {
+        this.out[this.size++] = lower;
+        if (lower <= 102) this.hex++;
+        else {
+          if (this.hex >= 16) (this.hexRuns ??= []).push(this.size - 1 - this.hex, this.size - 1);
+          this.hex = 0;
+        }
+      }
+    } else {
+      if (this.run >= 16) (this.base64Runs ??= []).push(i - this.run, i);
+      this.run = 0;
+    }
+  }
+
+  finish(length: number): void {
+    if (this.run >= 16) (this.base64Runs ??= []).push(length - this.run, length);
+    if (this.hex >= 16) (this.hexRuns ??= []).push(this.size - this.hex, this.size);
+  }
+}
 
 /** The readings of the text a canary might hide in (rot13 and reversal are applied to the needle instead). */
 function buildViews(text: string): Views {
@@ -223,35 +263,24 @@ function buildViews(text: string): Views {
   // line breaks, invisible characters and case), its runs of hex digits, and the runs of base64
   // characters worth decoding.
   const length = text.length;
+  if (codes.length < 3 * length) codes = new Uint8Array(Math.max(3 * length, codes.length * 2));
   if (scratch.length < length) scratch = new Uint8Array(Math.max(length, scratch.length * 2));
-  const compactCodes = scratch;
-  let base64Runs: number[] | null = null;
-  let hexRuns: number[] | null = null;
-  let size = 0;
-  let runStart = -1;
-  let hexStart = -1;
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    const character = code < 128 ? CHARACTER[code]! : 0;
-    const lower = character & LOWER_MASK;
-    if (lower !== 0) {
-      if (lower <= 102) {
-        if (hexStart < 0) hexStart = size;
-      } else if (hexStart >= 0) {
-        if (size - hexStart >= 16) (hexRuns ??= []).push(hexStart, size);
-        hexStart = -1;
-      }
-      compactCodes[size++] = lower;
-    }
-    if (character >= BASE64_BIT) {
-      if (runStart < 0) runStart = i;
-    } else if (runStart >= 0) {
-      if (i - runStart >= 16) (base64Runs ??= []).push(runStart, i);
-      runStart = -1;
+  // ASCII text (the usual case) is its own UTF-8 encoding: read as bytes the encoder copied in, which
+  // is far faster than charCodeAt; other text is read a character at a time (anything outside ASCII
+  // is neither a letter, a digit nor base64).
+  const pass = new CompactPass(scratch);
+  if (encoder.encodeInto(text, codes).written === length) {
+    const source = codes;
+    for (let i = 0; i < length; i++) pass.step(CHARACTER[source[i]!]!, i);
+  } else {
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      pass.step(code < 128 ? CHARACTER[code]! : 0, i);
     }
   }
-  if (runStart >= 0 && length - runStart >= 16) (base64Runs ??= []).push(runStart, length);
-  if (hexStart >= 0 && size - hexStart >= 16) (hexRuns ??= []).push(hexStart, size);
+  pass.finish(length);
+  const { size, hexRuns, base64Runs } = pass;
+  const compactCodes = scratch;
   const compact = Buffer.from(compactCodes.buffer, 0, size).toString("latin1");
   const list: View[] = [{ text: compact, origin: "compact", start: 0, end: 0, how: "in the text" }];
 
