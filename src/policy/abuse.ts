@@ -75,6 +75,10 @@ export const BudgetConfig = z
       .default({})
       .describe("Price per model: exact names or patterns with `*` (the first matching entry in file order wins). While a budget applies, requests for a model with no price are refused (403 model_not_priced) rather than served free."),
   })
+  .refine((budget) => !budget.enabled || budget.rules.length === 0 || Object.keys(budget.prices).length > 0, {
+    message: "at least one price under `prices` while budgets are enabled (without prices every request would be refused as unpriced)",
+    path: ["prices"],
+  })
   .describe("Cost budgets (denial of wallet).");
 
 const zScore = z.number().min(1).max(100);

@@ -95,6 +95,10 @@ describe("RateLimits in memory", () => {
     expect(a).toBe(b);
   });
 
+  it("rejects budgets without any price, naming where", () => {
+    expect(() => resolvePolicy({ version: 1, limits: { budget: { enabled: true, rules: [{ scope: "principal", period: "day", usd: 5 }] } } })).toThrow(/limits\.budget\.prices.*at least one price/s);
+  });
+
   it("rejects a rule with neither requests nor tokens, naming where", () => {
     expect(() => resolvePolicy({ version: 1, limits: { rate: { enabled: true, rules: [{ scope: "principal", windowSeconds: 60 }] } } })).toThrow(/limits\.rate\.rules\.0.*requests/s);
   });
