@@ -103,11 +103,19 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
     // tick: the live window moves on
   }, [view.zoom, view.until, view.range, tick]);
 
+  // Live: the next refresh REFRESH_MS after the last one ended, or later when the store is slow (twice the time the
+  // last refresh took), so a busy store is not kept busier by the page.
+  const lastDuration = useRef(0);
+  const [interval, setIntervalMs] = useState(REFRESH_MS);
+  /** Counts finished refreshes, failed ones too: a gateway that did not answer once is asked again. */
+  const [cycle, setCycle] = useState(0);
   useEffect(() => {
-    if (!live) return undefined;
-    const timer = setInterval(() => setTick((value) => value + 1), REFRESH_MS);
-    return () => clearInterval(timer);
-  }, [live]);
+    if (!live || cycle === 0) return undefined;
+    const wait = Math.max(REFRESH_MS, 2 * lastDuration.current);
+    setIntervalMs(wait);
+    const timer = setTimeout(() => setTick((value) => value + 1), wait);
+    return () => clearTimeout(timer);
+  }, [live, cycle]);
   useEffect(() => {
     const timer = setInterval(() => setSlowTick((value) => value + 1), SLOW_REFRESH_MS);
     return () => clearInterval(timer);
@@ -144,6 +152,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
     }
     let finished: () => void = () => undefined;
     inFlight.current = new Promise<void>((resolve) => (finished = resolve));
+    const started = performance.now();
     const { since, until } = window_;
     const filters = view.filters;
     try {
@@ -170,6 +179,8 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
       ]);
       setUpdatedAt(Date.now());
     } finally {
+      lastDuration.current = performance.now() - started;
+      setCycle((value) => value + 1);
       inFlight.current = null;
       finished();
       if (queued.current) {
@@ -291,7 +302,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
         <ObjectivesPanel available={features?.monitor ?? false} snapshot={data.monitor} error={errors.monitor} onRun={() => act(() => api.post("/admin/monitor/run", {}))} />
       </Panel>
 
-      <Panel title="Live decisions" note={live ? `refreshing every ${REFRESH_MS / 1000} s` : "paused"} id="decisions">
+      <Panel title="Live decisions" note={live ? `refreshing every ${Math.round(interval / 100) / 10} s` : "paused"} id="decisions">
         <DecisionsPanel
           page={data.decisions}
           error={errors.decisions}
