@@ -254,7 +254,26 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
             <button type="button" class="link" onClick={() => setView((previous) => ({ ...previous, zoom: null }))}>
               reset zoom
             </button>
-          ) : null}
+          ) : (
+            <label>
+              ending
+              <input
+                type="datetime-local"
+                name="until"
+                value={view.until ? localInputValue(view.until) : ""}
+                onChange={(event) => {
+                  const value = (event.target as HTMLInputElement).value;
+                  const time = value ? Date.parse(value) : Number.NaN;
+                  setView((previous) => ({ ...previous, until: Number.isNaN(time) ? null : new Date(time).toISOString() }));
+                }}
+              />
+              {view.until ? (
+                <button type="button" class="link" onClick={() => setView((previous) => ({ ...previous, until: null }))}>
+                  now
+                </button>
+              ) : null}
+            </label>
+          )}
           <label class="check">
             <input type="checkbox" name="live" checked={view.live} disabled={Boolean(view.until || view.zoom)} onChange={(event) => setView((previous) => ({ ...previous, live: (event.target as HTMLInputElement).checked }))} />
             live
@@ -397,4 +416,11 @@ function Panel({ title, note, id, children }: { title: string; note?: string | u
 
 function Empty() {
   return <p class="empty">loading…</p>;
+}
+
+/** An ISO time as the value of a datetime-local input (local time, to the minute). */
+function localInputValue(iso: string): string {
+  const date = new Date(iso);
+  const two = (value: number): string => String(value).padStart(2, "0");
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}T${two(date.getHours())}:${two(date.getMinutes())}`;
 }

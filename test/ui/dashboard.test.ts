@@ -122,6 +122,13 @@ describe.skipIf(!hasChromium)("dashboard in headless Chromium", () => {
     await page.reload();
     await expect.poll(() => rows.count()).toBe(2);
     expect(await page.inputValue("input[name=principal]")).toBe("intern");
+    // A window that ends in the past: nothing of today's traffic, no live refresh; "now" brings both back.
+    await page.fill("input[name=until]", "2026-01-01T12:00");
+    await expect.poll(() => page.locator("#decisions").textContent()).toContain("No decisions match these filters in this window");
+    expect(page.url()).toContain("until=2026-01-01T12%3A00%3A00.000Z");
+    expect(await page.isDisabled("input[name=live]")).toBe(true);
+    await page.getByRole("button", { name: "now", exact: true }).click();
+    await expect.poll(() => rows.count()).toBe(2);
     await finish(page);
   });
 
