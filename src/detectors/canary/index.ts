@@ -68,9 +68,10 @@ export function createCanaryLayer(options: CanaryOptions, binding: CanaryBinding
       const views = buildViews(input.text);
       const findings: Finding[] = [];
       for (const token of tokens) {
-        const secret = randomPart(token);
+        const needles = needlesFor(token, minimum);
+        const secret = needles.secret;
         if (secret.length < minimum) continue;
-        const hit = findLeak(secret, views, minimum);
+        const hit = findLeak(needles, views);
         if (!hit) continue;
         const complete = hit.length >= secret.length;
         findings.push({
@@ -93,8 +94,8 @@ export function containsCanary(text: string, canaries: readonly string[], minimu
   if (canaries.length === 0 || text.length === 0) return false;
   const views = buildViews(text);
   return canaries.some((token) => {
-    const secret = randomPart(token);
-    return secret.length >= minimum && findLeak(secret, views, minimum) !== null;
+    const needles = needlesFor(token, minimum);
+    return needles.secret.length >= minimum && findLeak(needles, views) !== null;
   });
 }
 
@@ -110,23 +111,31 @@ function randomPart(token: string): string {
 
 /** A canary's random part as searched: four readings (plain, reversed, rot13, both), cut into blocks. */
 interface Needles {
+  /** randomPart of the token. */
   readonly secret: string;
   readonly needles: readonly string[];
   /** pieces[n][k]: needle n from k * block, block characters. */
   readonly pieces: readonly (readonly string[])[];
   readonly variants: readonly string[];
   readonly block: number;
+  /** Shortest run that counts. */
+  readonly minimum: number;
 }
 
 const VARIANTS = ["", ", reversed", ", rot13", ", rot13 and reversed"] as const;
-/** Needles per canary and minimum: a session's canaries are searched in every check. */
-const needleCache = new Map<string, Needles>();
+/** Needles per minimum and canary token: a session's canaries are searched in every check. */
+const needleCache = new Map<number, Map<string, Needles>>();
 const NEEDLE_CACHE_LIMIT = 1024;
 
-function needlesFor(secret: string, minimum: number): Needles {
-  const key = `${minimum}\u0000${secret}`;
-  let needles = needleCache.get(key);
+function needlesFor(token: string, minimum: number): Needles {
+  let cache = needleCache.get(minimum);
+  if (cache === undefined) {
+    cache = new Map();
+    needleCache.set(minimum, cache);
+  }
+  let needles = cache.get(token);
   if (needles === undefined) {
+    const secret = randomPart(token);
     const reversed = [...secret].reverse().join("");
     const block = Math.max(1, Math.floor((minimum + 1) / 2));
     const readings = [secret, reversed, rot13(secret), rot13(reversed)];
@@ -135,15 +144,14 @@ function needlesFor(secret: string, minimum: number): Needles {
       for (let offset = 0; offset + block <= needle.length; offset += block) cut.push(needle.slice(offset, offset + block));
       return cut;
     });
-    needles = { secret, needles: readings, pieces, variants: VARIANTS, block };
-    if (needleCache.size >= NEEDLE_CACHE_LIMIT) needleCache.clear();
-    needleCache.set(key, needles);
+    needles = { secret, needles: readings, pieces, variants: VARIANTS, block, minimum };
+    if (cache.size >= NEEDLE_CACHE_LIMIT) cache.clear();
+    cache.set(token, needles);
   }
   return needles;
 }
 
-function findLeak(secret: string, views: Views, minimum: number): { length: number; span: Span | undefined; how: string } | null {
-  const { needles, pieces, variants, block } = needlesFor(secret, minimum);
+function findLeak({ secret, needles, pieces, variants, block, minimum }: Needles, views: Views): { length: number; span: Span | undefined; how: string } | null {
   let best: { length: number; span: Span | undefined; how: string } | null = null;
   for (const view of views.list) {
     const text = view.text;
