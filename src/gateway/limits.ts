@@ -257,6 +257,7 @@ export class GatewayLimits {
   }
 
   async close(): Promise<void> {
+    await this.limits.flushCharges().catch(() => undefined);
     await this.quarantine.close();
     if (this.redis) {
       this.redis.removeAllListeners("close");

@@ -110,6 +110,9 @@ export class RateLimits {
   private readonly plans = new Map<string, Plan>();
   /** Over Redis: this replica's copy of token and budget totals (see `used`). */
   private readonly spentCache = new Map<string, { res: RateLimiterRes | null; fetchedAt: number; refreshing: boolean }>();
+  /** Over Redis: charges waiting to be written together, by Redis key. */
+  private readonly pendingCharges = new Map<string, { cacheKey: string; points: number; duration: number }>();
+  private flushing: Promise<void> | null = null;
   /** Set by every store failure, cleared by `takeFailure`, so the caller can report degradation. */
   private lastFailure: Error | null = null;
 
@@ -144,6 +147,13 @@ export class RateLimits {
       : [];
     this.concurrency = rateOn ? this.rate.concurrency.map((rule, index) => new Concurrency(`cc:${rule.scope}-${index}`, rule.scope, rule.max, store, this.rate.failureMode === "local")) : [];
     this.prices = Object.entries(this.budget.prices).map(([pattern, price]) => ({ pattern: globToRegExp(pattern), price }));
+    if (store.kind === "redis" && typeof (store.client as RedisWithConcurrency).bulwarkCharge !== "function") {
+      // rate-limiter-flexible's counters: a key created at 0 with the window as its expiry, then incremented.
+      // ARGV holds (duration, points) per key; returns (total, ms to expiry) per key.
+      store.client.defineCommand("bulwarkCharge", {
+        lua: "local out = {} for i = 1, #KEYS do local d = tonumber(ARGV[2 * i - 1]) redis.call('set', KEYS[i], 0, 'EX', d, 'NX') local v = redis.call('incrby', KEYS[i], ARGV[2 * i]) local t = redis.call('pttl', KEYS[i]) if t == -1 then redis.call('expire', KEYS[i], d) t = d * 1000 end out[i] = {v, t} end return out",
+      });
+    }
   }
 
   /** Whether any limit, budget or concurrency rule is in force. */
@@ -270,11 +280,11 @@ export class RateLimits {
     const tokens = Math.max(0, Math.round(promptTokens)) + Math.max(0, Math.round(completionTokens));
     const writes: Array<Promise<unknown>> = [];
     if (tokens > 0) {
-      for (const rule of this.planFor(subject.route).tokenRules) writes.push(this.charge(rule.tokenLimiter!, `tk:${rule.id}`, scopeValue(rule.scope, subject), tokens, now));
+      for (const rule of this.planFor(subject.route).tokenRules) writes.push(this.charge(rule.tokenLimiter!, `tk:${rule.id}`, scopeValue(rule.scope, subject), tokens));
     }
     if (this.budgets.length > 0) {
       const micro = this.costMicroUsd(model, promptTokens, completionTokens);
-      if (micro > 0) for (const budget of this.budgets) writes.push(this.charge(budget.limiter, `bg:${budget.id}`, budgetKey(budget, subject, now), micro, now));
+      if (micro > 0) for (const budget of this.budgets) writes.push(this.charge(budget.limiter, `bg:${budget.id}`, budgetKey(budget, subject, now), micro));
     }
     if (writes.length === 0) return Promise.resolve();
     return Promise.all(writes).then(
@@ -331,11 +341,61 @@ export class RateLimits {
     return fetch();
   }
 
-  /** Adds to a token window or budget, keeping this replica's copy of the total. */
-  private charge(limiter: RateLimiterAbstract, name: string, key: string, points: number, now: number): Promise<unknown> {
-    const result = limiter.penalty(key, points);
-    if (this.store.kind === "memory") return result;
-    return result.then((res) => this.remember(`${name}\u0000${key}`, res, now));
+  /**
+   * Adds to a token window or budget. In memory at once. Over Redis the charge is added to this
+   * replica's copy of the total at once, and the charges of CHARGE_FLUSH_MS are written together:
+   * one Lua call for all of them (the same counters rate-limiter-flexible reads), so a served request
+   * costs Redis nothing afterwards on the request path. The promise settles when they are written.
+   */
+  private charge(limiter: RateLimiterAbstract, name: string, key: string, points: number): Promise<unknown> {
+    if (this.store.kind === "memory") return limiter.penalty(key, points);
+    const cacheKey = `${name}\u0000${key}`;
+    const cached = this.spentCache.get(cacheKey);
+    if (cached?.res) (cached.res as { consumedPoints: number }).consumedPoints += points;
+    const redisKey = limiter.getKey(key);
+    const pending = this.pendingCharges.get(redisKey);
+    if (pending) pending.points += points;
+    else if (this.pendingCharges.size < MAX_PENDING_CHARGES) this.pendingCharges.set(redisKey, { cacheKey, points, duration: limiter.duration });
+    this.flushing ??= new Promise<void>((resolve) => {
+      setTimeout(() => {
+        this.flushing = null;
+        void this.flushCharges().then(resolve);
+      }, CHARGE_FLUSH_MS).unref();
+    });
+    return this.flushing;
+  }
+
+  /** Writes the charges waiting (Redis); kept for the next attempt when Redis fails. */
+  async flushCharges(): Promise<void> {
+    if (this.store.kind !== "redis" || this.pendingCharges.size === 0) return;
+    const batch = [...this.pendingCharges];
+    this.pendingCharges.clear();
+    const client = this.store.client as RedisWithConcurrency;
+    const keys = batch.map(([redisKey]) => redisKey);
+    const args = batch.flatMap(([, charge]) => [String(charge.duration), String(Math.round(charge.points))]);
+    try {
+      const totals = (await client.bulwarkCharge(keys.length, ...keys, ...args)) as Array<[number, number]>;
+      const now = Date.now();
+      batch.forEach(([, charge], index) => {
+        const [consumed, ttlMs] = totals[index] ?? [0, 0];
+        this.remember(charge.cacheKey, new RateLimiterRes(0, Number(ttlMs), Number(consumed), false), now);
+      });
+    } catch (error) {
+      this.failed(error instanceof Error ? error : new Error(String(error)));
+      for (const [redisKey, charge] of batch) {
+        const waiting = this.pendingCharges.get(redisKey);
+        if (waiting) waiting.points += charge.points;
+        else if (this.pendingCharges.size < MAX_PENDING_CHARGES) this.pendingCharges.set(redisKey, charge);
+      }
+      if (this.pendingCharges.size > 0 && this.flushing === null) {
+        this.flushing = new Promise<void>((resolve) => {
+          setTimeout(() => {
+            this.flushing = null;
+            void this.flushCharges().then(resolve);
+          }, CHARGE_RETRY_MS).unref();
+        });
+      }
+    }
   }
 
   private remember(cacheKey: string, res: RateLimiterRes | null, now: number): void {
@@ -449,8 +509,13 @@ const LEASE_SECONDS = 300;
 const SPENT_MAX_AGE_MS = 1_000;
 /** A copy older than this is refreshed in the background while it is still used. */
 const SPENT_REFRESH_MS = 250;
+/** Charges over Redis are written together this often. */
+const CHARGE_FLUSH_MS = 50;
+const CHARGE_RETRY_MS = 1_000;
+const MAX_PENDING_CHARGES = 100_000;
 
 interface RedisWithConcurrency extends Redis {
+  bulwarkCharge(numberOfKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
   bulwarkAcquire(key: string, max: number, leaseSeconds: number): Promise<number>;
   bulwarkRelease(key: string): Promise<number>;
 }
