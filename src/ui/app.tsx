@@ -7,7 +7,7 @@ import { storedKey, storeKey, takeKeyFromLocation } from "./auth.js";
 import { DecisionsChart, LatencyChart } from "./charts.js";
 import { clock, count, micros, percent, shortHash } from "./format.js";
 import { ApprovalsPanel, CategoriesPanel, ObjectivesPanel, ContainmentPanel, CoveragePanel, DecisionsPanel, IncidentsPanel, PoliciesPanel, PrincipalsPanel, QuarantinePanel, ScansPanel, SignalsPanel } from "./panels.js";
-import { readViewState, RANGES, writeViewState, type Filters, type ViewState } from "./state.js";
+import { readViewState, RANGES, viewSearch, type Filters, type ViewState } from "./state.js";
 import { parseApprovals, parseIncidents, parseMonitor, parseQuarantine, parseSchedules, type Approval, type Incident, type MonitorSnapshot, type QuarantineEntry, type Schedule } from "./remote.js";
 
 const REFRESH_MS = 3_000;
@@ -92,7 +92,10 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
   const seenSeq = useRef(0);
   const [freshFrom, setFreshFrom] = useState(Number.MAX_SAFE_INTEGER);
 
-  useEffect(() => writeViewState(view), [view]);
+  useEffect(() => {
+    const search = viewSearch(view);
+    if (search !== window.location.search) history.replaceState(null, "", window.location.pathname + search + window.location.hash);
+  }, [view]);
 
   // The window shown: a fixed one (a zoom, or ?until=), or the last RANGE up to now, which moves with every refresh.
   const live = view.live && !view.until && !view.zoom;

@@ -45,7 +45,8 @@ export function readViewState(search: string): ViewState {
   };
 }
 
-export function writeViewState(view: ViewState): void {
+/** The query string that reads back as `view` (empty for the default view). */
+export function viewSearch(view: ViewState): string {
   const params = new URLSearchParams();
   if (view.range !== "1h") params.set("range", view.range);
   if (view.zoom) {
@@ -55,6 +56,5 @@ export function writeViewState(view: ViewState): void {
   for (const [name, value] of Object.entries(view.filters)) if (value) params.set(name, value);
   if (!view.live) params.set("live", "0");
   const search = params.toString();
-  const url = window.location.pathname + (search ? `?${search}` : "") + window.location.hash;
-  if (url !== window.location.pathname + window.location.search + window.location.hash) history.replaceState(null, "", url);
+  return search ? `?${search}` : "";
 }
