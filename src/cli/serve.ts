@@ -167,6 +167,8 @@ async function serve(options: ServeOptions): Promise<void> {
     const { startDemoTraffic } = await import("../gateway/demo-traffic.js");
     traffic = startDemoTraffic({ url });
     stderr("Demo traffic: sending labelled sample requests (ordinary questions and attacks, request ids demo-traffic-N) for the dashboard; --no-demo-traffic turns it off.");
+  } else if (demo && options.demoTraffic) {
+    stderr("Demo traffic: off (API keys are configured, and the demo traffic is sent without one).");
   }
 
   const watchers = options.watch && options.config ? watchFiles(loaded, options.config, () => void gateway.reload("file changed")) : [];
