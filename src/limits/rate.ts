@@ -85,6 +85,8 @@ interface CompiledBudget {
 
 interface Plan {
   readonly requestRules: readonly CompiledWindowRule[];
+  /** For counting over Redis in one call: (window, 1) per request rule. */
+  readonly countArgs: readonly string[];
   readonly tokenRules: readonly CompiledWindowRule[];
   readonly policyHeader: string;
   readonly empty: boolean;
@@ -201,7 +203,13 @@ export class RateLimits {
     }
 
     const pending: Array<Promise<RateLimiterRes | Error | null>> = [];
-    for (const rule of plan.requestRules) pending.push(settle(rule.requestLimiter!.consume(scopeValue(rule.scope, subject), 1)));
+    if (this.store.kind === "redis" && plan.requestRules.length > 1) {
+      // Several request counters: one Lua call for all of them instead of one each.
+      const counted = this.countTogether(plan, subject);
+      for (let i = 0; i < plan.requestRules.length; i++) pending.push(counted.then((all) => all[i]!));
+    } else {
+      for (const rule of plan.requestRules) pending.push(settle(rule.requestLimiter!.consume(scopeValue(rule.scope, subject), 1)));
+    }
     for (const rule of plan.tokenRules) pending.push(this.used(rule.tokenLimiter!, `tk:${rule.id}`, scopeValue(rule.scope, subject), now));
     for (const budget of this.budgets) pending.push(this.used(budget.limiter, `bg:${budget.id}`, budgetKey(budget, subject, now), now));
     const slots = this.concurrency.length > 0 ? Promise.all(this.concurrency.map((rule) => rule.acquire(scopeValue(rule.scope, subject)))) : null;
@@ -365,6 +373,28 @@ export class RateLimits {
     return this.flushing;
   }
 
+  /**
+   * Counts one request against several request rules in one Lua call, on rate-limiter-flexible's
+   * counters (same keys, same create-then-increment). When Redis fails, `local` mode counts through
+   * the limiters themselves, whose in-memory insurance limiters take over.
+   */
+  private countTogether(plan: Plan, subject: LimitSubject): Promise<Array<RateLimiterRes | Error>> {
+    const client = (this.store as { readonly client: Redis }).client as RedisWithConcurrency;
+    const keys = plan.requestRules.map((rule) => rule.requestLimiter!.getKey(scopeValue(rule.scope, subject)));
+    return client.bulwarkCharge(keys.length, ...keys, ...plan.countArgs).then(
+      (totals) =>
+        (totals as Array<[number, number]>).map(([consumed, ttlMs], index) => {
+          const limit = plan.requestRules[index]!.requests!;
+          return new RateLimiterRes(Math.max(0, limit - Number(consumed)), Number(ttlMs), Number(consumed), Number(consumed) === 1);
+        }),
+      (error: unknown) => {
+        if (this.rate.failureMode === "local") return Promise.all(plan.requestRules.map((rule) => settle(rule.requestLimiter!.consume(scopeValue(rule.scope, subject), 1)))) as Promise<Array<RateLimiterRes | Error>>;
+        const failure = error instanceof Error ? error : new Error(String(error));
+        return plan.requestRules.map(() => failure);
+      },
+    );
+  }
+
   /** Writes the charges waiting (Redis); kept for the next attempt when Redis fails. */
   async flushCharges(): Promise<void> {
     if (this.store.kind !== "redis" || this.pendingCharges.size === 0) return;
@@ -434,6 +464,7 @@ export class RateLimits {
       const tokenRules = applies.filter((rule) => rule.tokenLimiter !== null);
       plan = {
         requestRules,
+        countArgs: requestRules.flatMap((rule) => [String(rule.windowSeconds), "1"]),
         tokenRules,
         policyHeader: requestRules.map((rule) => `${rule.requests};w=${rule.windowSeconds}`).join(", "),
         empty: requestRules.length === 0 && tokenRules.length === 0,

@@ -131,7 +131,10 @@ describe("RateLimits when the Redis store is unreachable", () => {
   });
 
   it("falls back to per-replica memory counters with failureMode local", async () => {
-    const limits = new RateLimits({ rate: { enabled: true, rules, failureMode: "local", concurrency: [{ scope: "principal", max: 5 }] } }, { kind: "redis", client: deadClient(), keyPrefix: "t:" });
+    const limits = new RateLimits(
+      { rate: { enabled: true, rules: [...rules, { scope: "ip" as const, requests: 50, windowSeconds: 60 }], failureMode: "local", concurrency: [{ scope: "principal", max: 5 }] } },
+      { kind: "redis", client: deadClient(), keyPrefix: "t:" },
+    );
     const first = await limits.admit(subject());
     expect(first.allowed).toBe(true);
     expect(await limits.admit(subject())).toMatchObject({ allowed: false, code: "rate_limit_exceeded" });
@@ -155,7 +158,7 @@ describe.skipIf(!REDIS_URL)("RateLimits over a shared Redis", () => {
     clients.push(client);
     await whenReady(client, 2_000);
     return new RateLimits(
-      { rate: { enabled: true, rules: [{ scope: "principal", requests: 4, windowSeconds: 60 }] }, budget: { enabled: true, rules: [{ scope: "principal", period: "day", usd: 1 }], prices: { m: { input: 1, output: 1 } } } },
+      { rate: { enabled: true, rules: [{ scope: "principal", requests: 4, windowSeconds: 60 }, { scope: "ip", requests: 100, windowSeconds: 60 }] }, budget: { enabled: true, rules: [{ scope: "principal", period: "day", usd: 1 }], prices: { m: { input: 1, output: 1 } } } },
       { kind: "redis", client, keyPrefix },
     );
   };
@@ -171,7 +174,7 @@ describe.skipIf(!REDIS_URL)("RateLimits over a shared Redis", () => {
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     expect(await b.admit(subject(), "m")).toMatchObject({ allowed: false, code: "budget_exceeded", degraded: false });
     // The fifth request in the window, counted across both: over the shared limit of four.
-    expect(await a.admit(subject(), "m")).toMatchObject({ allowed: false, code: "rate_limit_exceeded" });
+    expect(await a.admit(subject(), "m")).toMatchObject({ allowed: false, code: "rate_limit_exceeded", rule: "principal-60s", quota: { limit: 4, remaining: 0 } });
     expect(await b.spent(subject())).toEqual([{ id: "principal-day", usd: 1, limitUsd: 1 }]);
   });
 });
