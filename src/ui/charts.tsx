@@ -39,7 +39,7 @@ function useUplot(container: { current: HTMLDivElement | null }, make: (width: n
 }
 
 const axisFont = "11px system-ui, sans-serif";
-const xAxis: uPlot.Axis = { stroke: "#64748b", font: axisFont, grid: { stroke: "#e2e8f0", width: 1 }, ticks: { stroke: "#cbd5e1", width: 1 } };
+const xAxis: uPlot.Axis = { stroke: "#64748b", font: axisFont, size: 50, grid: { stroke: "#e2e8f0", width: 1 }, ticks: { stroke: "#cbd5e1", width: 1 } };
 const yAxis = (scale: string, format: (value: number) => string, side?: 1): uPlot.Axis => ({
   scale,
   stroke: "#64748b",
@@ -85,6 +85,8 @@ export function DecisionsChart(props: ChartProps): JSX.Element {
     (width) => ({
       width,
       height: 220,
+      // Fixed padding and axis sizes: the plot area does not move with the fonts (the screenshot test relies on it).
+      padding: [12, 0, 0, 0],
       cursor: { drag: { x: true, y: false }, points: { size: 6 } },
       select: { show: true, left: 0, top: 0, width: 0, height: 0 },
       legend: { live: false },
@@ -117,6 +119,7 @@ export function LatencyChart(props: ChartProps): JSX.Element {
     (width) => ({
       width,
       height: 220,
+      padding: [12, 16, 0, 0],
       cursor: { drag: { x: true, y: false }, points: { size: 6 } },
       legend: { live: false },
       scales: { x: { time: true }, ms: { range: (_chart, _min, max) => [0, Math.max(1, (max ?? 1) * 1.15)] } },
