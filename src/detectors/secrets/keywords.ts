@@ -16,14 +16,9 @@ export const NON_ASCII_LOWERING_TO_ASCII: readonly number[] = [0x130, 0x212a];
 export class KeywordSet {
   /** The keywords as given (indices match the input). */
   readonly keywords: readonly string[];
-  /** Keyword characters -> class 1..n; every other ASCII character is class 0. Upper-case letters share their lower-case class. */
-  private readonly classOf = new Uint8Array(128);
-  private readonly classes: number;
-  /** For each UTF-8 byte: its class, or SPECIAL for the lead bytes of NON_ASCII_LOWERING_TO_ASCII (checked further). */
-  private readonly byteClass = new Uint8Array(256);
   /**
-   * DFA on rows (row = state * classes): next row = table[row + class], stored as ~row (negative)
-   * when keywords end in that state.
+   * DFA on rows of 128 (row = state * 128, one column per ASCII code): next row = table[row + code],
+   * stored as ~row (negative) when keywords end in that state.
    */
   private readonly table: Int32Array;
   /** Keywords ending at each state (through failure links too): outputs[outStart[s] .. outStart[s + 1]). */
@@ -39,16 +34,17 @@ export class KeywordSet {
     this.keywords.forEach((keyword, index) => (/^[\x00-\x40\x5b-\x7f]+$/.test(keyword) ? ascii : other).push(index));
     this.other = other;
 
+    // Keyword characters -> class 1..n while building; every other ASCII character is class 0, and
+    // upper-case letters share their lower-case class.
+    const classOf = new Uint8Array(128);
     let classes = 1;
     for (const index of ascii) {
       for (const char of this.keywords[index]!) {
         const code = char.charCodeAt(0);
-        if (this.classOf[code] === 0) this.classOf[code] = classes++;
+        if (classOf[code] === 0) classOf[code] = classes++;
       }
     }
-    for (let code = 65; code <= 90; code++) if (this.classOf[code + 32] !== 0) this.classOf[code] = this.classOf[code + 32]!;
-    if (classes >= SPECIAL) throw new Error(`KeywordSet: keywords use more than ${SPECIAL - 1} distinct characters`);
-    this.classes = classes;
+    for (let code = 65; code <= 90; code++) if (classOf[code + 32] !== 0) classOf[code] = classOf[code + 32]!;
 
     // Trie.
     const children: Array<Map<number, number>> = [new Map()];
@@ -56,7 +52,7 @@ export class KeywordSet {
     for (const index of ascii) {
       let state = 0;
       for (const char of this.keywords[index]!) {
-        const cls = this.classOf[char.charCodeAt(0)]!;
+        const cls = classOf[char.charCodeAt(0)]!;
         let next = children[state]!.get(cls);
         if (next === undefined) {
           next = children.length;
@@ -94,14 +90,13 @@ export class KeywordSet {
         }
       }
     }
-    this.table = new Int32Array(states * classes);
-    for (let at = 0; at < delta.length; at++) {
-      const next = delta[at]!;
-      this.table[at] = ends[next]!.length > 0 ? ~(next * classes) : next * classes;
+    this.table = new Int32Array(states * 128);
+    for (let state = 0; state < states; state++) {
+      for (let code = 0; code < 128; code++) {
+        const next = delta[state * classes + classOf[code]!]!;
+        this.table[state * 128 + code] = ends[next]!.length > 0 ? ~(next * 128) : next * 128;
+      }
     }
-    this.byteClass.set(this.classOf);
-    this.byteClass[0xc4] = SPECIAL;
-    this.byteClass[0xe2] = SPECIAL;
     this.outStart = new Int32Array(states + 1);
     const flat: number[] = [];
     for (let state = 0; state < states; state++) {
@@ -134,19 +129,21 @@ export class KeywordSet {
     if (scratch.length < text.length * 3) scratch = new Uint8Array(Math.max(text.length * 3, scratch.length * 2));
     const bytes = scratch;
     const length = encoder.encodeInto(text, bytes).written;
-    const { byteClass, classes, table, outStart, outputs } = this;
+    const { table, outStart, outputs } = this;
     let row = 0;
     for (let i = 0; i < length; i++) {
-      let cls = byteClass[bytes[i]!]!;
-      if (cls === SPECIAL) {
-        // U+0130 is C4 B0, U+212A is E2 84 AA in UTF-8.
-        if (bytes[i] === 0xc4 ? bytes[i + 1] === 0xb0 : bytes[i + 1] === 0x84 && bytes[i + 2] === 0xaa) return false;
-        cls = 0;
+      const byte = bytes[i]!;
+      if (byte >= 0x80) {
+        // U+0130 is C4 B0, U+212A is E2 84 AA in UTF-8; every other byte outside ASCII, like the character
+        // it belongs to, matches no keyword character and takes the automaton back to its start.
+        if (byte === 0xc4 ? bytes[i + 1] === 0xb0 : byte === 0xe2 && bytes[i + 1] === 0x84 && bytes[i + 2] === 0xaa) return false;
+        row = 0;
+        continue;
       }
-      row = table[row + cls]!;
+      row = table[row + byte]!;
       if (row < 0) {
         row = ~row;
-        const state = row / classes;
+        const state = row >> 7;
         const to = outStart[state + 1]!;
         for (let k = outStart[state]!; k < to; k++) found[outputs[k]!] = 1;
       }
@@ -155,7 +152,6 @@ export class KeywordSet {
   }
 }
 
-const SPECIAL = 255;
 const encoder = new TextEncoder();
 /** Scratch space for a text's UTF-8 bytes (finding is synchronous, so one buffer serves every set). */
 let scratch = new Uint8Array(3 * 4096);
