@@ -163,12 +163,14 @@ export function bucketFor(spanMs: number): number {
 
 export function registerDashboard(app: FastifyInstance, deps: DashboardDependencies): void {
   // The admin API's check (admin.ts): 404 while the admin API is off, 401 without a valid admin key.
-  const admin = (request: FastifyRequest): void => {
+  const admin = (request: FastifyRequest, reply: FastifyReply): void => {
     const credentials = deps.runtime().admin;
     if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
     const id = credentials.authenticate(request.headers.authorization);
     if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
     request.bulwark.principal = `admin:${id}`;
+    // What the gateway decided about whom: not for any cache on the way.
+    reply.header("cache-control", "no-store");
   };
   const startedAt = new Date().toISOString();
   let files: Map<string, StaticFile> | undefined;
@@ -203,8 +205,8 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
   app.get("/ui", (request, reply) => serveFile(request, reply, ""));
   app.get<{ Params: { "*": string } }>("/ui/*", (request, reply) => serveFile(request, reply, request.params["*"]));
 
-  app.get("/admin/dashboard/status", async (request): Promise<StatusResponse> => {
-    admin(request);
+  app.get("/admin/dashboard/status", async (request, reply): Promise<StatusResponse> => {
+    admin(request, reply);
     const runtime = deps.runtime();
     const stats = deps.writer.stats();
     const has = (url: string): boolean => app.hasRoute({ method: "GET", url });
@@ -219,8 +221,8 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     };
   });
 
-  app.get("/admin/dashboard/overview", async (request): Promise<OverviewResponse> => {
-    admin(request);
+  app.get("/admin/dashboard/overview", async (request, reply): Promise<OverviewResponse> => {
+    admin(request, reply);
     const window = resolveWindow(parse(WindowQuery, request.query));
     const bucketSeconds = bucketFor(Date.parse(window.until) - Date.parse(window.since));
     // Whole buckets: the chart's first and last points cover as much time as the others.
@@ -254,8 +256,8 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     };
   });
 
-  app.get("/admin/dashboard/decisions", async (request): Promise<DecisionsResponse> => {
-    admin(request);
+  app.get("/admin/dashboard/decisions", async (request, reply): Promise<DecisionsResponse> => {
+    admin(request, reply);
     const query = parse(DecisionsQuery, request.query);
     const page = await fromStore(deps.store.searchEvents({
       kind: "decision",
@@ -270,8 +272,8 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     return { data: page.events.flatMap(decisionRow), ...(page.nextBeforeSeq !== null ? { next_before: page.nextBeforeSeq } : {}) };
   });
 
-  app.get("/admin/dashboard/signals", async (request): Promise<SignalsResponse> => {
-    admin(request);
+  app.get("/admin/dashboard/signals", async (request, reply): Promise<SignalsResponse> => {
+    admin(request, reply);
     const query = parse(SignalsQuery, request.query);
     const limit = query.limit ?? 50;
     const types: ReadonlyArray<string | undefined> = query.type ? [...new Set(query.type.split(","))] : [undefined];
@@ -291,8 +293,8 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     return { data: merged.slice(0, limit).flatMap(signalRow) };
   });
 
-  app.get("/admin/dashboard/policies", async (request): Promise<PoliciesResponse> => {
-    admin(request);
+  app.get("/admin/dashboard/policies", async (request, reply): Promise<PoliciesResponse> => {
+    admin(request, reply);
     const query = parse(WindowQuery, request.query);
     // The policy history reaches further back than the page's window: 30 days by default.
     const until = query.until ?? new Date().toISOString();
@@ -312,8 +314,8 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
   });
 
   let coverage: CoverageResponse | undefined;
-  app.get("/admin/dashboard/coverage", async (request): Promise<CoverageResponse> => {
-    admin(request);
+  app.get("/admin/dashboard/coverage", async (request, reply): Promise<CoverageResponse> => {
+    admin(request, reply);
     const { policy } = deps.runtime();
     if (coverage?.policyHash !== policy.hash) coverage = policyCoverage(policy.policy, policy.hash);
     return coverage;

@@ -103,6 +103,11 @@ describe("the /admin/dashboard endpoints", () => {
   const window = `since=${encodeURIComponent("2026-01-01T11:00:00Z")}&until=${encodeURIComponent(FIXED_UNTIL)}`;
   const decisions = fixedHour().filter((event): event is DecisionEvent => event.kind === "decision");
 
+  it("are not for caches", async () => {
+    const response = await fetch(`${gw.url}/admin/dashboard/status`, { headers: admin });
+    expect(response.headers.get("cache-control")).toBe("no-store");
+  });
+
   it("need the admin key", async () => {
     for (const path of ["status", "overview", "decisions", "signals", "policies", "coverage"]) {
       expect((await getJson(`/admin/dashboard/${path}`, {})).status, path).toBe(401);
