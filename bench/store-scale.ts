@@ -205,9 +205,10 @@ async function finish(driver: ReturnType<typeof postgresDriver>, loaded: boolean
     });
     process.stderr.write("  analysing\n");
     await driver.query(`vacuum analyze ${S}.events`);
-    for (const table of ["agg_minute", "agg_hour", "agg_latency_minute", "agg_latency_hour", "agg_principal_hour", "agg_category_hour", "agg_fault_hour", "agg_signal_hour", "agg_policy_hour"]) {
-      await driver.query(`vacuum analyze ${S}.${table}`);
-    }
+  }
+  // Cheap, and the roll-ups a later migration filled have no statistics yet.
+  for (const table of ["agg_minute", "agg_hour", "agg_latency_minute", "agg_latency_5min", "agg_latency_hour", "agg_principal_hour", "agg_principal_day", "agg_category_hour", "agg_fault_hour", "agg_signal_hour", "agg_policy_hour"]) {
+    await driver.query(`vacuum analyze ${S}.${table}`);
   }
 }
 

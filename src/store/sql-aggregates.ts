@@ -12,6 +12,8 @@
  *                       (layer '*' status 'degraded': every degraded decision once)
  *   agg_signal_hour     per hour, signal type and severity: signals
  *   agg_policy_hour     per hour and policy (name, hash): decisions, first and last time (migration 5)
+ *   agg_principal_day   agg_principal_hour per UTC day (migration 7): long windows read days, then hours
+ *   agg_latency_5min    per 5 minutes, stage and latency bin (migration 7): series in 5-minute multiples
  *
  * Windows that do not fall on whole hours read the whole hours from the roll-up
  * and the ragged edges (under an hour each) from the events by their time index,
@@ -56,6 +58,7 @@ interface Client {
 }
 
 const HOUR = 3_600_000;
+const DAY = 86_400_000;
 const MINUTE = 60_000;
 
 const bigintArray = (values: readonly number[]): string => `'{${values.join(",")}}'::bigint[]`;
@@ -144,6 +147,30 @@ function rebuildPolicyStatements(s: string): string[] {
   ];
 }
 
+export const SCALE_MIGRATION = {
+  version: 7,
+  name: "aggregates at scale: principals per day, latency per 5 minutes, indexes for signal families, signal times and categorised decisions per principal",
+  statements: (s: string): string[] => [
+    `create table ${s}.agg_principal_day (like ${s}.agg_principal_hour including all)`,
+    `create table ${s}.agg_latency_5min (like ${s}.agg_latency_minute including all)`,
+    // Signals by family (anomaly.*) newest first; signals by time; a principal's decisions that name a category, newest first.
+    `create index events_type_family on ${s}.events (split_part(type, '.', 1), seq) where type is not null`,
+    `create index events_signal_time on ${s}.events (time) where kind = 'signal'`,
+    `create index events_principal_categorised on ${s}.events (principal, seq) where kind = 'decision' and categories <> '{}'`,
+    ...rebuildScaleStatements(s),
+  ],
+};
+
+function rebuildScaleStatements(s: string): string[] {
+  return [
+    `delete from ${s}.agg_principal_day`,
+    `insert into ${s}.agg_principal_day select date_trunc('day', bucket, 'UTC'), principal, sum(decisions), sum(blocks), sum(flags), sum(redacts), sum(degraded)
+       from ${s}.agg_principal_hour group by 1, 2`,
+    `delete from ${s}.agg_latency_5min`,
+    `insert into ${s}.agg_latency_5min select date_bin('5 minutes', bucket, timestamptz 'epoch'), stage, bin, sum(n) from ${s}.agg_latency_minute group by 1, 2, 3`,
+  ];
+}
+
 /** Recomputes every roll-up from the events (the migration's backfill; the benchmark's bulk load). */
 export function rebuildStatements(s: string): string[] {
   const d = `from ${s}.events where kind = 'decision'`;
@@ -177,7 +204,7 @@ export function rebuildStatements(s: string): string[] {
 
 /** Every roll-up, migration 5's included. */
 export function rebuildAllStatements(s: string): string[] {
-  return [...rebuildStatements(s), ...rebuildPolicyStatements(s)];
+  return [...rebuildStatements(s), ...rebuildPolicyStatements(s), ...rebuildScaleStatements(s)];
 }
 
 /** Adds values keyed by a tuple. */
@@ -199,6 +226,8 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
   const hour = new Tally<number[]>();
   const latencyMinute = new Tally<number[]>();
   const latencyHour = new Tally<number[]>();
+  const latency5 = new Tally<number[]>();
+  const principalDay = new Tally<number[]>();
   const principal = new Tally<number[]>();
   const category = new Tally<number[]>();
   const fault = new Tally<number[]>();
@@ -221,7 +250,10 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
     const bin = Math.min(binOf(event.latencyUs, LATENCY_BOUNDS), LATENCY_BOUNDS.length - 1);
     latencyMinute.add([m, event.stage, bin], [1]);
     latencyHour.add([h, event.stage, bin], [1]);
-    principal.add([h, event.principal], [1, block, a === "flag" ? 1 : 0, a === "redact" ? 1 : 0, degraded]);
+    latency5.add([floorTo(event.time, 5 * MINUTE), event.stage, bin], [1]);
+    const principalCounts = [1, block, a === "flag" ? 1 : 0, a === "redact" ? 1 : 0, degraded];
+    principal.add([h, event.principal], principalCounts);
+    principalDay.add([floorTo(event.time, DAY), event.principal], principalCounts);
     for (const name of new Set(event.categories)) category.add([h, name], [1, block]);
     for (const f of new Set(faultsOf(event.layers))) {
       const [layer, status] = f.split(":") as [string, string];
@@ -258,7 +290,9 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
   upsert("agg_hour", ["bucket", "stage"], ["total", "allow", "flag", "redact", "block", "degraded", "degraded_block"], hour);
   upsert("agg_latency_minute", ["bucket", "stage", "bin"], ["n"], latencyMinute);
   upsert("agg_latency_hour", ["bucket", "stage", "bin"], ["n"], latencyHour);
+  upsert("agg_latency_5min", ["bucket", "stage", "bin"], ["n"], latency5);
   upsert("agg_principal_hour", ["bucket", "principal"], ["decisions", "blocks", "flags", "redacts", "degraded"], principal);
+  upsert("agg_principal_day", ["bucket", "principal"], ["decisions", "blocks", "flags", "redacts", "degraded"], principalDay);
   upsert("agg_category_hour", ["bucket", "category"], ["decisions", "blocks"], category);
   upsert("agg_fault_hour", ["bucket", "layer", "status", "action"], ["n"], fault);
   upsert("agg_signal_hour", ["bucket", "type", "severity"], ["n"], signal);
@@ -296,6 +330,25 @@ function split(window: { since: Date; until: Date }, params: unknown[]): { rollu
   return { rollup: `bucket >= ${a} and bucket < ${b}`, raw: `((time >= ${since} and time < ${a}) or (time >= ${b} and time < ${until}))` };
 }
 
+/** As split, with whole UTC days taken from a daily roll-up and the hours around them from an hourly one. */
+function splitDays(window: { since: Date; until: Date }, params: unknown[]): { days: string | null; hours: string | null; raw: string } {
+  const d0 = Math.ceil(window.since.getTime() / DAY) * DAY;
+  const d1 = Math.floor(window.until.getTime() / DAY) * DAY;
+  if (d1 <= d0) {
+    const parts = split(window, params);
+    return { days: null, hours: parts.rollup, raw: parts.raw };
+  }
+  const p = (value: number): string => `$${params.push(new Date(value).toISOString())}`;
+  const h0 = Math.ceil(window.since.getTime() / HOUR) * HOUR;
+  const h1 = Math.floor(window.until.getTime() / HOUR) * HOUR;
+  const [since, a, b, c, d, until] = [window.since.getTime(), h0, d0, d1, h1, window.until.getTime()].map(p) as [string, string, string, string, string, string];
+  return {
+    days: `bucket >= ${b} and bucket < ${c}`,
+    hours: `((bucket >= ${a} and bucket < ${b}) or (bucket >= ${c} and bucket < ${d}))`,
+    raw: `((time >= ${since} and time < ${a}) or (time >= ${d} and time < ${until}))`,
+  };
+}
+
 const num = (value: unknown): number => Number(value ?? 0);
 
 export class SqlAggregates implements EventAggregates {
@@ -325,7 +378,7 @@ export class SqlAggregates implements EventAggregates {
        from ${this.s}.${hourly ? "agg_hour" : "agg_minute"} where bucket >= $1 and bucket < $2${stage} group by 1`,
       params,
     );
-    const latencyTable = hourly ? "agg_latency_hour" : "agg_latency_minute";
+    const latencyTable = hourly ? "agg_latency_hour" : width % 300 === 0 ? "agg_latency_5min" : "agg_latency_minute";
     const latency = await this.client.query<{ slot: string | number; bin: number; n: string | number }>(
       `select ${slot} as slot, bin, sum(n) n from ${this.s}.${latencyTable} where bucket >= $1 and bucket < $2${stage} group by 1, 2`,
       params,
@@ -401,13 +454,14 @@ export class SqlAggregates implements EventAggregates {
     const limit = clampLimit(query.limit, 10, 100);
     if (query.by !== undefined && query.by !== "decisions" && query.by !== "blocks") throw new AggregateQueryError(`topPrincipals: by must be decisions or blocks, got ${JSON.stringify(query.by)}`);
     const params: unknown[] = [];
-    const parts = split(window, params);
+    const parts = splitDays(window, params);
     const sources = [
       `select principal, count(*) decisions, count(*) filter (where action = 'block') blocks, count(*) filter (where action = 'flag') flags,
          count(*) filter (where action = 'redact') redacts, count(*) filter (where degraded) degraded
        from ${this.s}.events where kind = 'decision' and ${parts.raw} group by principal`,
     ];
-    if (parts.rollup) sources.push(`select principal, decisions, blocks, flags, redacts, degraded from ${this.s}.agg_principal_hour where ${parts.rollup}`);
+    if (parts.hours) sources.push(`select principal, decisions, blocks, flags, redacts, degraded from ${this.s}.agg_principal_hour where ${parts.hours}`);
+    if (parts.days) sources.push(`select principal, decisions, blocks, flags, redacts, degraded from ${this.s}.agg_principal_day where ${parts.days}`);
     const order = query.by === "blocks" ? "blocks desc, decisions desc" : "decisions desc, blocks desc";
     const rows = await this.client.query<Record<string, string | number>>(
       `select principal, sum(decisions) decisions, sum(blocks) blocks, sum(flags) flags, sum(redacts) redacts, sum(degraded) degraded
@@ -449,13 +503,13 @@ export class SqlAggregates implements EventAggregates {
     const totalSources = [`select count(*) decisions from ${this.s}.events where kind = 'decision' and ${parts.raw}`];
     if (parts.rollup) {
       faultSources.push(`select layer, status, action, n from ${this.s}.agg_fault_hour where ${parts.rollup}`);
-      totalSources.push(`select decisions from ${this.s}.agg_principal_hour where ${parts.rollup}`);
+      totalSources.push(`select total from ${this.s}.agg_hour where ${parts.rollup}`);
     }
     const faults = await this.client.query<{ layer: string; status: string; action: string; n: string | number }>(
       `select layer, status, action, sum(n) n from (${faultSources.join(" union all ")}) t group by 1, 2, 3`,
       params,
     );
-    const [total] = await this.client.query<{ decisions: string | number }>(`select sum(decisions) decisions from (${totalSources.join(" union all ")}) t`, params);
+    const [total] = await this.client.query<{ decisions: string | number }>(`select sum(decisions) decisions from (${totalSources.join(" union all ")}) t(decisions)`, params);
     return containmentFrom(
       num(total?.decisions),
       faults.map((row) => ({ layer: row.layer, status: row.status, action: row.action, n: num(row.n) })),
@@ -495,9 +549,13 @@ export class SqlAggregates implements EventAggregates {
     if (query.principal !== undefined) where.push(`principal = ${p(query.principal)}`);
     if (query.route !== undefined) where.push(`route = ${p(query.route)}`);
     if (query.action !== undefined) where.push(`action = ${p(query.action)}`);
-    if (query.category !== undefined) where.push(`kind = 'decision' and categories @> array[${p(query.category)}]::text[]`);
+    // categories <> '{}' lets the planner use the index of a principal's categorised decisions.
+    if (query.category !== undefined) where.push(`kind = 'decision' and categories <> '{}' and categories @> array[${p(query.category)}]::text[]`);
     if (query.type !== undefined) {
-      if (query.type.endsWith(".")) where.push(`type like ${p(query.type.replace(/[\\%_]/g, "\\$&") + "%")}`);
+      const family = /^[^.]+\.$/.test(query.type) ? query.type.slice(0, -1) : null;
+      // A family (`anomaly.`) by its own index, newest first; a deeper prefix by LIKE.
+      if (family !== null) where.push(`type is not null and split_part(type, '.', 1) = ${p(family)}`);
+      else if (query.type.endsWith(".")) where.push(`type like ${p(query.type.replace(/[\\%_]/g, "\\$&") + "%")}`);
       else where.push(`type = ${p(query.type)}`);
     }
     const rows = await this.client.query<{ seq: string | number; payload: string; prev_hash: string; hash: string }>(

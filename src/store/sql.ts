@@ -8,7 +8,7 @@
  */
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import { indexedColumns } from "./columns.js";
-import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
+import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SCALE_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
@@ -83,6 +83,7 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "claims: a key claimed once (scheduled scans: one replica per cron tick)",
     statements: (s) => [`create table ${s}.claims (key text primary key, holder text not null, claimed_at timestamptz not null default now())`],
   },
+  SCALE_MIGRATION,
 ];
 
 const INSERT_CHUNK = 500;

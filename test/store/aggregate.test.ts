@@ -207,6 +207,20 @@ for (const backend of backends) {
       expect((await store.signalCounts({ since, until, type: "drift." })).every((s) => s.type === "drift.score" && s.severity === "medium")).toBe(true);
     });
 
+    it("ranks principals over days: whole days from the daily roll-up, hours around them, minutes at the edges", async () => {
+      // Three days of allowed decisions before the main set, every 7 minutes, for two other principals.
+      const extra = Array.from({ length: (3 * 1440) / 7 }, (_, i) =>
+        decision({ time: new Date(T0 - 3 * 86_400_000 + i * 7 * 60_000 + 5_000).toISOString(), principal: i % 3 ? "dora" : "eve", action: "allow", categories: [], degraded: false }),
+      );
+      const late = extra.filter((e) => e.time >= new Date(T0 - 3 * 86_400_000).toISOString());
+      await store.append(late);
+      const since = new Date(T0 - 3 * 86_400_000 + 17 * 60_000 + 30_000).toISOString(); // mid-minute, mid-hour, mid-day
+      const until = at(-14 * 60 - 23); // the day before T0, 20:37
+      const expected = ["dora", "eve"].map((principal) => ({ principal, decisions: late.filter((e) => e.principal === principal && inWindow(e, since, until)).length }));
+      const top = await store.topPrincipals({ since, until });
+      expect(top.map((p) => ({ principal: p.principal, decisions: p.decisions }))).toEqual(expected);
+    });
+
     it("lists the policy versions that decided, the most recent first", async () => {
       const versions = await store.policyVersions({ since: at(17), until: at(221) });
       const count = (hash: string) => decisions.filter((e) => inWindow(e, at(17), at(221)) && e.policyHash === hash);
