@@ -27,6 +27,18 @@ export class Api {
     return this.request<T>("DELETE", path);
   }
 
+  /** A file the API answers with (an export): its text, for the page to offer as a download. */
+  async text(path: string, query: Query = {}): Promise<string> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== null && value !== "") params.set(name, String(value));
+    const response = await fetch(path + (params.size ? `?${params.toString()}` : ""), { headers: { authorization: `Bearer ${this.key}` }, cache: "no-store" }).catch((error: Error) => {
+      throw new ApiError(0, `The gateway did not answer (${error.message}).`, "unreachable");
+    });
+    const text = await response.text();
+    if (!response.ok) throw new ApiError(response.status, `${path} answered ${response.status}.`, null);
+    return text;
+  }
+
   private async request<T>(method: string, path: string, query: Query = {}, body?: unknown): Promise<T> {
     const params = new URLSearchParams();
     for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== null && value !== "") params.set(name, String(value));

@@ -361,6 +361,14 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
             error={errors.incidents}
             onAcknowledge={(id) => act(() => api.post(`/admin/incidents/${encodeURIComponent(id)}/acknowledge`, {}))}
             onResolve={(id) => act(() => api.post(`/admin/incidents/${encodeURIComponent(id)}/resolve`, {}))}
+            onExport={async (id) => {
+              try {
+                download(`incident-${id}.md`, await api.text(`/admin/incidents/${encodeURIComponent(id)}/export`, { format: "md" }), "text/markdown");
+                return null;
+              } catch (error) {
+                return error instanceof Error ? error.message : String(error);
+              }
+            }}
           />
         </Panel>
         <Panel title="Tool calls waiting for approval" id="approvals">
@@ -426,4 +434,16 @@ function localInputValue(iso: string): string {
   const date = new Date(iso);
   const two = (value: number): string => String(value).padStart(2, "0");
   return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}T${two(date.getHours())}:${two(date.getMinutes())}`;
+}
+
+/** Offers text as a file download (a blob URL: the export needed the admin key, so a plain link would not do). */
+function download(name: string, text: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -390,12 +390,15 @@ export function IncidentsPanel({
   error,
   onAcknowledge,
   onResolve,
+  onExport,
 }: {
   available: boolean;
   incidents: readonly Incident[] | undefined;
   error: string | undefined;
   onAcknowledge: (id: string) => Promise<string | null>;
   onResolve: (id: string) => Promise<string | null>;
+  /** Downloads the incident with its timeline (Markdown). */
+  onExport: (id: string) => Promise<string | null>;
 }): JSX.Element {
   const [actionError, setActionError] = useState<string | null>(null);
   if (!available) return <None>This gateway has no incidents API (/admin/incidents).</None>;
@@ -451,6 +454,9 @@ export function IncidentsPanel({
                       resolve
                     </button>
                   ) : null}
+                  <button type="button" class="link" title="download the incident with its timeline (Markdown)" onClick={async () => setActionError(await onExport(incident.id))}>
+                    export
+                  </button>
                 </td>
               </tr>
             ))}

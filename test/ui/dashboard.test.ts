@@ -201,6 +201,12 @@ describe.skipIf(!hasChromium)("dashboard in headless Chromium", () => {
       await incident.getByRole("button", { name: "resolve" }).click();
       await expect.poll(() => incident.getAttribute("data-status")).toBe("resolved");
       expect(await page.getByTestId("card-incidents").locator(".value").textContent()).toBe("0");
+      // Its export (Markdown with the timeline) downloads from the page.
+      const [download] = await Promise.all([page.waitForEvent("download"), incident.getByRole("button", { name: "export" }).click()]);
+      expect(download.suggestedFilename()).toMatch(/^incident-.+\.md$/);
+      const exported = readFileSync((await download.path())!, "utf8");
+      expect(exported).toContain("Principal quarantined");
+      expect(exported).toContain("resolved");
     } else {
       console.warn("[partial] test/ui: this gateway has no /admin/incidents yet; the incident controls were not exercised.");
     }
