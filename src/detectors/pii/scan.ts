@@ -187,7 +187,7 @@ export class PiiScanner {
 
   private ips(text: string, found: PiiMatch[]): void {
     if (text.includes(".")) {
-      const budget = { tries: ANCHORED_TRIES };
+      const budget = anchoredTries(text);
       for (let match = nextAnchored(text, IPV4_STICKY, IPV4_CANDIDATE, ".", 3, 0, budget); match !== null; match = nextAnchored(text, IPV4_STICKY, IPV4_CANDIDATE, ".", 3, match.index + match[0].length, budget)) {
         if (VERSION_CONTEXT.test(text.slice(Math.max(0, match.index - 12), match.index))) continue;
         // Version numbers and public resolvers (1.1.1.1, 8.8.8.8) have single-digit parts; addresses are not written with leading zeros.
@@ -198,7 +198,7 @@ export class PiiScanner {
       }
     }
     if (text.includes(":")) {
-      const budget = { tries: ANCHORED_TRIES };
+      const budget = anchoredTries(text);
       for (let match = nextAnchored(text, IPV6_STICKY, IPV6_CANDIDATE, ":", 4, 0, budget); match !== null; match = nextAnchored(text, IPV6_STICKY, IPV6_CANDIDATE, ":", 4, match.index + match[0].length, budget)) {
         const candidate = match[0];
         if (candidate.split(":").filter((group) => group.length > 0).length < 3 || isIP(candidate) !== 6) continue;
@@ -247,8 +247,13 @@ function nextAnchored(text: string, sticky: RegExp, global: RegExp, anchor: stri
   return null;
 }
 
-/** Positions tried one by one per text and pattern before the global search is cheaper. */
-const ANCHORED_TRIES = 48;
+/**
+ * Positions tried one by one per text and pattern before the global search is cheaper: a try costs
+ * about what the global search spends on 16 characters.
+ */
+function anchoredTries(text: string): { tries: number } {
+  return { tries: 48 + (text.length >> 4) };
+}
 
 interface ParsedPhone {
   readonly e164: string;
