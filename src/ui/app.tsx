@@ -52,7 +52,9 @@ function Login({ error, onKey }: { error: string | null; onKey: (key: string) =>
         }}
       >
         <h1>Bulwark dashboard</h1>
-        <p>Sign in with the gateway's admin key. `bulwark serve` prints a sign-in link for its session; the key is kept in this tab only.</p>
+        <p>
+          Sign in with the gateway's admin key. On embedded defaults, <code>bulwark serve</code> prints a sign-in link for its session. The key is kept in this tab only.
+        </p>
         <label>
           Admin key
           <input type="password" name="key" autoComplete="current-password" value={value} onInput={(event) => setValue((event.target as HTMLInputElement).value)} autoFocus />
