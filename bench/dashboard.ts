@@ -18,7 +18,7 @@ import { resolveConfig } from "../src/gateway/config.js";
 import { generateKey, hashKey } from "../src/gateway/identity.js";
 import { createGateway } from "../src/gateway/server.js";
 import { postgresDriver } from "../src/store/postgres.js";
-import { SqlEventStore } from "../src/store/sql.js";
+import { MIGRATIONS, SqlEventStore } from "../src/store/sql.js";
 import { machine, summarize, table } from "./lib.js";
 
 const args = process.argv.slice(2);
@@ -37,6 +37,10 @@ const driver = postgresDriver(URL_, (error) => process.stderr.write(`postgres: $
 const [head] = await driver.query<{ seq: string }>(`select seq from "${SCHEMA}".chain_head where id = 1`).catch((error: Error) => {
   throw new Error(`bench:dashboard needs the schema ${SCHEMA} from \`npm run bench:store\` in ${URL_}: ${error.message}`);
 });
+// The store's queries need its current migrations; bench:store applies them (store.init()) to the schema it reuses.
+const applied = new Set((await driver.query<{ version: number }>(`select version from "${SCHEMA}".migrations`)).map((row) => Number(row.version)));
+const missing = MIGRATIONS.filter((migration) => !applied.has(migration.version)).map((migration) => `${migration.version} (${migration.name})`);
+if (missing.length > 0) throw new Error(`the schema ${SCHEMA} lacks the store's migrations ${missing.join(", ")}: run npm run bench:store, which applies them, first`);
 const store = new SqlEventStore(driver, SCHEMA, `postgres (${SCHEMA})`);
 const newest = (await store.searchEvents({ kind: "decision", limit: 1 })).events[0];
 if (!head || !newest) throw new Error(`the schema ${SCHEMA} holds no decisions: run npm run bench:store first`);
