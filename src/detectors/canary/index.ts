@@ -224,6 +224,7 @@ for (let code = 65; code <= 90; code++) CHARACTER[code] = (code + 32) | BASE64_B
 for (const code of [43, 47, 95, 45]) CHARACTER[code] = BASE64_BIT;
 /** Scratch space for the text's characters and the compact view's (checks are synchronous, so one buffer of each serves them all). */
 let codes = new Uint8Array(3 * 4096);
+const KEPT_LENGTH = 64 * 1024;
 let scratch = new Uint8Array(4096);
 const encoder = new TextEncoder();
 
@@ -271,14 +272,19 @@ function buildViews(text: string): Views {
   // line breaks, invisible characters and case), its runs of hex digits, and the runs of base64
   // characters worth decoding.
   const length = text.length;
-  if (codes.length < 3 * length) codes = new Uint8Array(Math.max(3 * length, codes.length * 2));
-  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, scratch.length * 2));
+  if (length <= KEPT_LENGTH) {
+    if (codes.length < 3 * length) codes = new Uint8Array(Math.max(3 * length, Math.min(3 * KEPT_LENGTH, codes.length * 2)));
+    if (scratch.length < length) scratch = new Uint8Array(Math.max(length, Math.min(KEPT_LENGTH, scratch.length * 2)));
+  }
+  // Beyond the kept size, buffers for this text alone (not held on to after a rare long text).
+  const textCodes = codes.length >= 3 * length ? codes : new Uint8Array(3 * length);
+  const compactCodes = scratch.length >= length ? scratch : new Uint8Array(length);
   // ASCII text (the usual case) is its own UTF-8 encoding: read as bytes the encoder copied in, which
   // is far faster than charCodeAt; other text is read a character at a time (anything outside ASCII
   // is neither a letter, a digit nor base64).
-  const pass = new CompactPass(scratch);
-  if (encoder.encodeInto(text, codes).written === length) {
-    const source = codes;
+  const pass = new CompactPass(compactCodes);
+  if (encoder.encodeInto(text, textCodes).written === length) {
+    const source = textCodes;
     for (let i = 0; i < length; i++) pass.step(CHARACTER[source[i]!]!, i);
   } else {
     for (let i = 0; i < length; i++) {
@@ -288,7 +294,6 @@ function buildViews(text: string): Views {
   }
   pass.finish(length);
   const { size, hexRuns, base64Runs } = pass;
-  const compactCodes = scratch;
   const compact = Buffer.from(compactCodes.buffer, 0, size).toString("latin1");
   const list: View[] = [{ text: compact, origin: "compact", start: 0, end: 0, how: "in the text" }];
 

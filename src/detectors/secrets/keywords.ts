@@ -126,8 +126,10 @@ export class KeywordSet {
 
   /** False when the text holds a character that lower-cases to ASCII (the caller then lower-cases it and runs again). */
   private run(text: string, found: Uint8Array): boolean {
-    if (scratch.length < text.length * 3) scratch = new Uint8Array(Math.max(text.length * 3, scratch.length * 2));
-    const bytes = scratch;
+    const needed = text.length * 3;
+    if (scratch.length < needed && needed <= KEPT_SCRATCH) scratch = new Uint8Array(Math.max(needed, Math.min(KEPT_SCRATCH, scratch.length * 2)));
+    // Beyond the kept size, a buffer for this text alone (not held on to after a rare long text).
+    const bytes = scratch.length >= needed ? scratch : new Uint8Array(needed);
     const length = encoder.encodeInto(text, bytes).written;
     const { table, outStart, outputs } = this;
     let row = 0;
@@ -155,3 +157,4 @@ export class KeywordSet {
 const encoder = new TextEncoder();
 /** Scratch space for a text's UTF-8 bytes (finding is synchronous, so one buffer serves every set). */
 let scratch = new Uint8Array(3 * 4096);
+const KEPT_SCRATCH = 3 * 64 * 1024;
