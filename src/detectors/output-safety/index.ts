@@ -41,7 +41,7 @@ function ruleKeywords(rules: readonly OutputRule[]): RuleKeywords {
       keywords.push(...rule.keywords);
     });
     start[rules.length] = keywords.length;
-    built = { set: new KeywordSet(keywords), start };
+    built = { set: KeywordSet.of(keywords), start };
     keywordsByRules.set(rules, built);
   }
   return built;
@@ -84,6 +84,8 @@ export function createOutputSafetyLayer(options: OutputSafetyOptions, rules: rea
   const sinks = new Set(options.sinks);
   const active = rules.filter((rule) => sinks.has(rule.sink));
   if (active.length === 0) return null;
+  // Build the keyword automaton now, so the first real check does not pay for it.
+  ruleKeywords(active);
   return {
     name: "output-safety",
     version: OUTPUT_SAFETY_VERSION,

@@ -13,7 +13,23 @@
  */
 export const NON_ASCII_LOWERING_TO_ASCII: readonly number[] = [0x130, 0x212a];
 
+/** Automata by keyword list: every guard built from the same rules shares one (they are immutable). */
+const built = new Map<string, KeywordSet>();
+const BUILT_LIMIT = 64;
+
 export class KeywordSet {
+  /** The set for these keywords, built once per distinct list (building one takes about a millisecond). */
+  static of(keywords: readonly string[]): KeywordSet {
+    const key = JSON.stringify(keywords);
+    let set = built.get(key);
+    if (set === undefined) {
+      set = new KeywordSet(keywords);
+      if (built.size >= BUILT_LIMIT) built.clear();
+      built.set(key, set);
+    }
+    return set;
+  }
+
   /** The keywords as given (indices match the input). */
   readonly keywords: readonly string[];
   /**

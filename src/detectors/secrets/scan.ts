@@ -47,7 +47,7 @@ export class SecretScanner {
       keywords.push(...rule.keywords);
     });
     this.keywordStart[this.rules.length] = keywords.length;
-    this.keywordSet = new KeywordSet(keywords);
+    this.keywordSet = KeywordSet.of(keywords);
   }
 
   get activeRules(): readonly SecretRule[] {

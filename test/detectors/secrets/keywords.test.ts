@@ -48,3 +48,12 @@ describe("KeywordSet", () => {
     );
   });
 });
+
+describe("KeywordSet.of", () => {
+  it("shares one automaton per keyword list, and tells lists apart exactly", () => {
+    expect(KeywordSet.of(["key", "token"])).toBe(KeywordSet.of(["key", "token"]));
+    expect(KeywordSet.of(["a\u0000", "b"])).not.toBe(KeywordSet.of(["a", "\u0000b"]));
+    expect([...KeywordSet.of(["a\u0000", "b"]).find("a\u0000")]).toEqual([1, 0]);
+    expect([...KeywordSet.of(["a", "\u0000b"]).find("a\u0000")]).toEqual([1, 0]);
+  });
+});
