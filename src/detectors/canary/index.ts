@@ -117,6 +117,8 @@ interface Needles {
   /** pieces[n][k]: needle n from k * block, block characters. */
   readonly pieces: readonly (readonly string[])[];
   readonly variants: readonly string[];
+  /** Any piece of any reading: one search rules out a view with no hit at all (most views). */
+  readonly anyPiece: RegExp | null;
   readonly block: number;
   /** Shortest run that counts. */
   readonly minimum: number;
@@ -144,18 +146,21 @@ function needlesFor(token: string, minimum: number): Needles {
       for (let offset = 0; offset + block <= needle.length; offset += block) cut.push(needle.slice(offset, offset + block));
       return cut;
     });
-    needles = { secret, needles: readings, pieces, variants: VARIANTS, block, minimum };
+    const all = [...new Set(pieces.flat())];
+    const anyPiece = all.length > 0 ? new RegExp(all.map((piece) => piece.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&")).join("|")) : null;
+    needles = { secret, needles: readings, pieces, variants: VARIANTS, anyPiece, block, minimum };
     if (cache.size >= NEEDLE_CACHE_LIMIT) cache.clear();
     cache.set(token, needles);
   }
   return needles;
 }
 
-function findLeak({ secret, needles, pieces, variants, block, minimum }: Needles, views: Views): { length: number; span: Span | undefined; how: string } | null {
+function findLeak({ secret, needles, pieces, variants, anyPiece, block, minimum }: Needles, views: Views): { length: number; span: Span | undefined; how: string } | null {
+  if (anyPiece === null) return null;
   let best: { length: number; span: Span | undefined; how: string } | null = null;
   for (const view of views.list) {
     const text = view.text;
-    if (text.length < block) continue;
+    if (text.length < block || !anyPiece.test(text)) continue;
     for (let n = 0; n < needles.length; n++) {
       const needle = needles[n]!;
       const cut = pieces[n]!;
