@@ -13,6 +13,7 @@ import type { DemoUpstream } from "../gateway/demo-upstream.js";
 import type { DemoTraffic } from "../gateway/demo-traffic.js";
 import { generateKey, hashKey } from "../gateway/identity.js";
 import type { Gateway } from "../gateway/server.js";
+import type { LoadedModel } from "../threats/load-model.js";
 import { PolicyError } from "../policy/load.js";
 import { stderr } from "./output.js";
 
@@ -30,6 +31,7 @@ interface ServeOptions {
   watch: boolean;
   demoTraffic: boolean;
   sessionAdmin: boolean;
+  threatModel?: string;
   /** Set by serve: the admin key made for this session (see sessionAdmin). */
   sessionAdminKey?: string;
 }
@@ -61,6 +63,7 @@ export function register(program: Command): void {
     .option("--no-watch", "do not reload when the configuration or policy file changes (SIGHUP still reloads)")
     .option("--no-demo-traffic", "with the offline demo upstream: do not send the labelled sample requests that feed the dashboard")
     .option("--no-session-admin", "without --config or --admin-key-env: do not create an admin key for this session (no dashboard sign-in link)")
+    .option("--threat-model <file>", "system model (YAML, as for bulwark threats) whose threats the dashboard assesses against the running policy")
     .addHelpText(
       "after",
       [
@@ -98,6 +101,18 @@ async function serve(options: ServeOptions): Promise<void> {
     import("../gateway/server.js"),
     import("../store/open.js"),
   ]);
+  let threatModel: LoadedModel | undefined;
+  if (options.threatModel) {
+    const [{ loadThreatModelFile }, { analyse }] = await Promise.all([import("../threats/load-model.js"), import("../threats/analyse.js")]);
+    try {
+      threatModel = await loadThreatModelFile(options.threatModel);
+      analyse({ model: threatModel }); // its cross-references to the threat library, checked now rather than on the dashboard
+    } catch (error) {
+      stderr(error instanceof Error ? error.message : String(error));
+      process.exitCode = 2;
+      return;
+    }
+  }
   let demo: DemoUpstream | undefined;
   if (!config.upstream.url) {
     demo = await startDemoUpstream();
@@ -122,6 +137,7 @@ async function serve(options: ServeOptions): Promise<void> {
       loaded,
       store,
       ...(options.config ? { configFile: options.config } : {}),
+      ...(threatModel ? { threatModel } : {}),
       ...(demo ? { fallbackUpstreamUrl: demo.url, defaultPolicy: { version: 1, layers: { promptLeak: { systemPrompt: DEMO_SYSTEM_PROMPT } } } } : {}),
     });
   } catch (error) {

@@ -110,8 +110,23 @@ export interface CoverageControl {
   readonly threats: number;
 }
 
+/** With a system model (`bulwark serve --threat-model FILE`): its threats assessed against the running policy. */
+export interface ModelCoverage {
+  readonly name: string;
+  readonly source: string;
+  /** The scan results counted as evidence (the latest scheduled scan's), or null. */
+  readonly evidence: string | null;
+  readonly threats: number;
+  readonly open: number;
+  readonly residual: Readonly<Record<"critical" | "high" | "medium" | "low", number>>;
+  readonly tested: Readonly<Record<"tested_held" | "tested_failed" | "untested", number>>;
+  /** The highest-priority threats, in the report's order. */
+  readonly top: ReadonlyArray<{ readonly rank: number; readonly id: string; readonly title: string; readonly severity: string; readonly risk: string; readonly inPlace: number; readonly controls: number; readonly evidence: string }>;
+}
+
 export interface CoverageResponse {
   readonly policyHash: string;
+  readonly model: ModelCoverage | null;
   readonly summary: { readonly controls: number; readonly enforced: number; readonly missing: number; readonly threats: number; readonly threatsCovered: number };
   readonly controls: readonly CoverageControl[];
 }

@@ -10,7 +10,7 @@
  * admin key and sends it on every API call. With the admin API off, /ui
  * answers 404 like the admin routes.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { extname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,10 +19,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import type { DecisionEvent, EventStore, SignalEvent, StoredEvent } from "../store/types.js";
 import type { EventWriter } from "../store/writer.js";
+import type { LoadedPolicy } from "../policy/load.js";
+import { analyse } from "../threats/analyse.js";
 import { controlStatus } from "../threats/coverage.js";
+import { loadEvidenceFile, type LoadedEvidence } from "../threats/evidence.js";
 import { builtInLibrary } from "../threats/library.js";
+import type { LoadedModel } from "../threats/load-model.js";
 import { VERSION } from "../version.js";
-import type { CoverageControl, CoverageResponse, DecisionRow, DecisionsResponse, OverviewResponse, PoliciesResponse, SignalRow, SignalsResponse, StatusResponse } from "./dashboard-types.js";
+import type { CoverageControl, CoverageResponse, ModelCoverage, DecisionRow, DecisionsResponse, OverviewResponse, PoliciesResponse, SignalRow, SignalsResponse, StatusResponse } from "./dashboard-types.js";
 import { GatewayError, badRequest } from "./errors.js";
 import type { Runtime } from "./runtime.js";
 
@@ -32,6 +36,8 @@ export interface DashboardDependencies {
   readonly writer: EventWriter;
   /** The built page; by default dist/ui next to the compiled gateway (or the source tree's dist/ui). */
   readonly uiDir?: string;
+  /** A system model (`bulwark serve --threat-model`): its threats are assessed against the running policy. */
+  readonly threatModel?: LoadedModel;
 }
 
 /** Response headers for every file of the page. */
@@ -313,12 +319,19 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     };
   });
 
-  let coverage: CoverageResponse | undefined;
+  let coverage: { key: string; response: CoverageResponse } | undefined;
   app.get("/admin/dashboard/coverage", async (request, reply): Promise<CoverageResponse> => {
     admin(request, reply);
     const { policy } = deps.runtime();
-    if (coverage?.policyHash !== policy.hash) coverage = policyCoverage(policy.policy, policy.hash);
-    return coverage;
+    // Evidence: the results file of the latest scheduled scan, when it is still there.
+    const latestScan = deps.threatModel ? (await fromStore(deps.store.searchEvents({ kind: "signal", type: "scan.completed", limit: 1 }))).events[0]?.event : undefined;
+    const resultsPath = latestScan?.kind === "signal" && typeof latestScan.detail.results === "string" && existsSync(latestScan.detail.results) ? latestScan.detail.results : null;
+    const key = `${policy.hash} ${resultsPath ?? ""} ${resultsPath ? statSync(resultsPath).mtimeMs : ""}`;
+    if (coverage?.key !== key) {
+      const evidence = resultsPath ? await loadEvidenceFile(resultsPath).catch(() => null) : null;
+      coverage = { key, response: { ...policyCoverage(policy.policy, policy.hash), model: deps.threatModel ? modelCoverage(deps.threatModel, policy, evidence, resultsPath) : null } };
+    }
+    return coverage.response;
   });
 }
 
@@ -327,7 +340,34 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
  * threats have at least one enforced mitigation. Organisational controls need a threat model that declares
  * them (`bulwark threats`), so they are not counted here.
  */
-export function policyCoverage(policy: Parameters<typeof controlStatus>[1], policyHash: string): CoverageResponse {
+/** The system model's threats against the running policy (and the latest scan's results), as `bulwark threats` reports them. */
+export function modelCoverage(model: LoadedModel, policy: LoadedPolicy, evidence: LoadedEvidence | null, evidenceSource: string | null): ModelCoverage {
+  const report = analyse({ model, policy, evidence });
+  const open = report.threats.filter((threat) => threat.risk.status !== "false_positive");
+  const residual = { critical: 0, high: 0, medium: 0, low: 0 };
+  for (const threat of open) residual[threat.residual.severity as keyof typeof residual] += 1;
+  return {
+    name: report.model.name,
+    source: report.model.source,
+    evidence: evidenceSource,
+    threats: report.summary.threats,
+    open: report.summary.open,
+    residual,
+    tested: { tested_held: report.summary.evidence.tested_held, tested_failed: report.summary.evidence.tested_failed, untested: report.summary.evidence.untested },
+    top: report.threats.slice(0, 8).map((threat) => ({
+      rank: threat.rank,
+      id: threat.id,
+      title: threat.title,
+      severity: threat.residual.severity,
+      risk: threat.risk.status,
+      inPlace: threat.coverage.inPlace,
+      controls: threat.coverage.total,
+      evidence: threat.evidence.status,
+    })),
+  };
+}
+
+export function policyCoverage(policy: Parameters<typeof controlStatus>[1], policyHash: string): Omit<CoverageResponse, "model"> {
   const library = builtInLibrary();
   const threatsByControl = new Map<string, number>();
   for (const rule of library.library.rules) for (const id of rule.mitigations) threatsByControl.set(id, (threatsByControl.get(id) ?? 0) + 1);

@@ -18,6 +18,7 @@ import { registerAdminRoutes } from "./admin.js";
 import { GatewayLimits } from "./limits.js";
 import { GatewayAgency, registerApprovalRoutes, type RequestAgency } from "./agency.js";
 import { registerDashboard } from "./dashboard.js";
+import type { LoadedModel } from "../threats/load-model.js";
 import { guardTexts, parseChatRequest, refusalMessage, requestTexts, responseTexts, type AggregateDecision, type ChatRequest } from "./chat.js";
 import { ConfigError, loadConfigFile, type LoadedConfig } from "./config.js";
 import { badRequest, fromFrameworkError, GatewayError, type OpenAIErrorBody } from "./errors.js";
@@ -44,6 +45,8 @@ export interface GatewayOptions {
   readonly defaultPolicy?: RuntimeInputs["defaultPolicy"];
   /** The guard for streamed text; the library's streaming checker (CheckerStreamGuard) by default. */
   readonly streamGuardFactory?: (runtime: Runtime) => OutputStreamGuard;
+  /** A system model for the dashboard's threat-model coverage (`bulwark serve --threat-model`). */
+  readonly threatModel?: LoadedModel;
 }
 
 export interface ShutdownReport {
@@ -392,7 +395,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (!raw.destroyed) raw.end();
   }
 
-  registerDashboard(app, { runtime: () => runtime, store, writer });
+  registerDashboard(app, { runtime: () => runtime, store, writer, ...(options.threatModel ? { threatModel: options.threatModel } : {}) });
   registerApprovalRoutes(app, agency, () => runtime, writer);
   abuse.registerAdminRoutes(app, () => runtime);
   registerAdminRoutes(app, {

@@ -395,7 +395,7 @@ function Dashboard({ apiKey, onSignOut }: { apiKey: string; onSignOut: (reason: 
             onRun={features?.schedules ? (name) => act(() => api.post(`/admin/schedules/${encodeURIComponent(name)}/run`, {})) : undefined}
           />
         </Panel>
-        <Panel title="Threat-model coverage" id="coverage" note="the threat library's policy controls against the running policy">
+        <Panel title="Threat-model coverage" id="coverage" note={data.coverage?.model ? "the system model's threats and the library's controls against the running policy" : "the threat library's policy controls against the running policy"}>
           <CoveragePanel coverage={data.coverage} error={errors.coverage} />
         </Panel>
       </section>

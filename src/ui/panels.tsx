@@ -610,8 +610,47 @@ export function CoveragePanel({ coverage, error }: { coverage: CoverageResponse 
   if (!coverage) return <ErrorLine error={error} />;
   const { summary } = coverage;
   const missing = coverage.controls.filter((control) => control.status === "missing");
+  const model = coverage.model;
   return (
     <div data-testid="coverage">
+      {model ? (
+        <div class="model" data-testid="model-coverage">
+          <p class="summary" title={model.source}>
+            System model <b>{model.name}</b>: {model.threats} threats, {model.open} open; residual {model.residual.critical} critical, {model.residual.high} high, {model.residual.medium} medium,{" "}
+            {model.residual.low} low.{" "}
+            {model.evidence ? `Scan evidence: ${model.tested.tested_held} held, ${model.tested.tested_failed} failed, ${model.tested.untested} untested.` : "No scan evidence yet."}
+          </p>
+          <table class="compact">
+            <thead>
+              <tr>
+                <th>#</th>
+                <th>threat</th>
+                <th>residual</th>
+                <th class="num">controls</th>
+                <th>tested</th>
+              </tr>
+            </thead>
+            <tbody>
+              {model.top.map((threat) => (
+                <tr key={threat.id} title={threat.id}>
+                  <td class="num">{threat.rank}</td>
+                  <td>
+                    {threat.title}
+                    {threat.risk !== "open" ? <span class="note"> ({threat.risk})</span> : null}
+                  </td>
+                  <td>
+                    <span class={`pill sev ${threat.severity}`}>{threat.severity}</span>
+                  </td>
+                  <td class="num">
+                    {threat.inPlace}/{threat.controls}
+                  </td>
+                  <td>{threat.evidence.replace("tested_", "").replace("_", " ")}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
       <p class="summary">
         <b>{summary.enforced}</b> of {summary.controls} policy controls enforced; <b>{summary.threatsCovered}</b> of {summary.threats} library threats have at least one enforced mitigation.
       </p>

@@ -5,13 +5,15 @@
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CoverageResponse, DecisionsResponse, OverviewResponse, PoliciesResponse, SignalsResponse, StatusResponse } from "../../src/gateway/dashboard-types.js";
 import { bucketFor, CONTENT_SECURITY_POLICY, defaultUiDir, resolveWindow } from "../../src/gateway/dashboard.js";
 import { DEMO_TRAFFIC_PREFIX, sampleAt, startDemoTraffic } from "../../src/gateway/demo-traffic.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
-import type { DecisionEvent } from "../../src/store/types.js";
+import type { DecisionEvent, SignalEvent } from "../../src/store/types.js";
+import { loadThreatModelFile } from "../../src/threats/load-model.js";
 import { ADMIN_KEY, startGateway, startMockUpstream, testConfig, type MockUpstream, type TestGateway } from "../gateway/helpers.js";
 import { buildUi, fixedHour, FIXED_UNTIL } from "./fixtures.js";
 
@@ -204,6 +206,33 @@ describe("the /admin/dashboard endpoints", () => {
     expect(body.summary.enforced).toBeGreaterThan(0);
     expect(body.summary.threatsCovered).toBeLessThanOrEqual(body.summary.threats);
     expect(body.controls.find((control) => control.status === "missing")?.reason).toBeTruthy();
+  });
+});
+
+describe("threat-model coverage with a system model", () => {
+  it("assesses the model's threats against the running policy, with the latest scheduled scan's results as evidence", async () => {
+    const model = await loadThreatModelFile(fileURLToPath(new URL("../../docs/examples/support-bot.model.yaml", import.meta.url)));
+    const results = fileURLToPath(new URL("../../docs/examples/support-bot.results.json", import.meta.url));
+    const modelStore = new MemoryEventStore();
+    const scanEvent: SignalEvent = { kind: "signal", id: "sig_scan_1", time: new Date().toISOString(), type: "scan.completed", severity: "info", principal: "scanner", summary: "Scheduled scan nightly", detail: { schedule: "nightly", results, total: 10, failed: 0 } };
+    const withModel = await startGateway(testConfig(upstream.url), { store: modelStore, threatModel: model });
+    try {
+      const before = (await (await fetch(`${withModel.url}/admin/dashboard/coverage`, { headers: admin })).json()) as CoverageResponse;
+      expect(before.model).toMatchObject({ name: model.model.name, evidence: null });
+      expect(before.model!.threats).toBeGreaterThan(0);
+      expect(before.model!.tested.tested_held + before.model!.tested.tested_failed).toBe(0);
+      expect(before.model!.tested.untested).toBeGreaterThan(0);
+      expect(before.model!.top[0]!.rank).toBe(1);
+      await modelStore.append([scanEvent]);
+      const after = (await (await fetch(`${withModel.url}/admin/dashboard/coverage`, { headers: admin })).json()) as CoverageResponse;
+      expect(after.model!.evidence).toBe(results);
+      expect(after.model!.tested.tested_held + after.model!.tested.tested_failed).toBeGreaterThan(0);
+      expect(Object.values(after.model!.residual).reduce((sum, count) => sum + count, 0)).toBeLessThanOrEqual(after.model!.threats);
+    } finally {
+      await withModel.close();
+    }
+    // Without a model, the library's controls only.
+    expect(((await getJson<CoverageResponse>("/admin/dashboard/coverage")).body).model).toBeNull();
   });
 });
 
