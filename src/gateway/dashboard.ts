@@ -286,9 +286,10 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     const pages = await fromStore(Promise.all(
       types.map((type) =>
         deps.store.searchEvents({
-          kind: "signal",
+          // Only signals have a type: with one, asking for the kind as well only misleads PostgreSQL's planner
+          // (it cannot know the two go together, and on 10 million events sorted 16 000 rows instead of reading 30).
+          ...(type ? { type } : { kind: "signal" as const }),
           limit,
-          ...(type ? { type } : {}),
           ...(query.principal ? { principal: query.principal } : {}),
           ...(query.since ? { since: query.since } : {}),
           ...(query.until ? { until: query.until } : {}),
@@ -324,7 +325,7 @@ export function registerDashboard(app: FastifyInstance, deps: DashboardDependenc
     admin(request, reply);
     const { policy } = deps.runtime();
     // Evidence: the results file of the latest scheduled scan, when it is still there.
-    const latestScan = deps.threatModel ? (await fromStore(deps.store.searchEvents({ kind: "signal", type: "scan.completed", limit: 1 }))).events[0]?.event : undefined;
+    const latestScan = deps.threatModel ? (await fromStore(deps.store.searchEvents({ type: "scan.completed", limit: 1 }))).events[0]?.event : undefined;
     const resultsPath = latestScan?.kind === "signal" && typeof latestScan.detail.results === "string" && existsSync(latestScan.detail.results) ? latestScan.detail.results : null;
     const key = `${policy.hash} ${resultsPath ?? ""} ${resultsPath ? statSync(resultsPath).mtimeMs : ""}`;
     if (coverage?.key !== key) {
