@@ -20,6 +20,12 @@ export interface Detection {
 
 const MAX_JSON_CHARS = 256 * 1024;
 const MAX_DECODED = 8;
+/**
+ * Characters of one encoded run that are decoded and scored (a multiple of 4 and of 2). A megabyte of
+ * base64 would otherwise be decoded and scored a second time in full; an instruction encoded in it is
+ * judged on its first 48 KB of decoded text, and the heuristics layer decodes on its own.
+ */
+const MAX_PAYLOAD_CHARS = 64 * 1024;
 
 const MAX_JSON_STRINGS = 10_000;
 
@@ -112,8 +118,8 @@ function scanRun(text: string, from: number, to: number, out: string[]): void {
     if (out.length >= MAX_DECODED) return;
     const length = end - runStart;
     if (length >= 24 && hasLetters === 3) {
-      let run = text.slice(runStart, end);
-      while (end < text.length && text.charCodeAt(end) === 0x3d && run.length % 4 !== 0) {
+      let run = text.slice(runStart, Math.min(end, runStart + MAX_PAYLOAD_CHARS));
+      while (run.length === length && end < text.length && text.charCodeAt(end) === 0x3d && run.length % 4 !== 0) {
         run += "=";
         end++;
       }
@@ -125,7 +131,7 @@ function scanRun(text: string, from: number, to: number, out: string[]): void {
     }
     const hexLength = end - hexStart;
     if (hexLength >= 32) {
-      const decoded = readable(Buffer.from(text.slice(hexStart, hexStart + (hexLength & ~1)), "hex"));
+      const decoded = readable(Buffer.from(text.slice(hexStart, hexStart + Math.min(hexLength & ~1, MAX_PAYLOAD_CHARS)), "hex"));
       if (decoded !== null) out.push(decoded);
     }
   };
