@@ -9,8 +9,9 @@
  *   treats links like images): a secret, personal data or a canary anywhere in
  *   the URL, or a long random-looking run in its path or query.
  *
- * May import: src/policy (types), src/guard/types, ./, and the scanners of the
- * sibling secrets, pii and canary detectors (to recognise data in URLs).
+ * May import: src/policy (types), src/guard/types, ./, the scanners of the
+ * sibling secrets, pii and canary detectors (to recognise data in URLs), and
+ * pii's anchored search (../pii/anchored, to find URLs).
  */
 import type { Finding, GuardSession, Layer, LayerInput, LayerOutput } from "../../guard/types.js";
 import type { ExfiltrationOptions, Policy } from "../../policy/schema.js";

@@ -5,6 +5,7 @@
  * bare URLs), with where it sits in the text.
  */
 import type { Span } from "../../guard/types.js";
+import { anchoredMatches } from "../pii/anchored.js";
 
 export type UrlKind = "autoload" | "link";
 
@@ -25,6 +26,8 @@ const MD_LINK = /(?<!!)\[[^[\]\n]{0,1000}\]\(\s{0,8}<?(?=((?:[^\s()<>[\]]|\([^\s
 const MD_REF_DEFINITION = /^[ \t]{0,3}\[([^\]\n]{1,200})\]:[ \t]{0,8}<?([^\s>]{1,4096})>?/gm;
 const MD_IMAGE_REFERENCE = /!\[([^[\]\n]{0,1000})\](?:\[([^\]\n]{0,200})\])?/g;
 // Attribute text stops at the next "<" too, so a flood of unclosed tags costs linear time.
+// MD_IMAGE, MD_LINK, HTML_TAG and BARE_URL are tried only at their anchors ("![", "[", "<", and up to
+// five characters before "://"): see anchoredMatches.
 const HTML_TAG = /<([a-zA-Z][a-zA-Z0-9-]{0,20})(?=[\s/>])([^<>]{0,4096})>?/g;
 const HTML_ATTRIBUTE = /\b([a-zA-Z-]{1,20})\s{0,8}=\s{0,8}(?:"([^"]{0,4096})"|'([^']{0,4096})'|([^\s>"']{1,4096}))/g;
 const CSS_URL = /url\(\s{0,8}(["']?)(?=([^"'()\s]{1,4096}))\2\1\s{0,8}\)|@import\s{1,8}(["'])(?=([^"'\s]{1,4096}))\4\3/gi;
@@ -42,8 +45,8 @@ export function findUrls(text: string): FoundUrl[] {
   };
 
   if (text.includes("](") || text.includes("]:")) {
-    for (const match of text.matchAll(MD_IMAGE)) add(match[1]!, "autoload", "markdown image", spanOf(match));
-    for (const match of text.matchAll(MD_LINK)) add(match[1]!, "link", "markdown link", spanOf(match));
+    for (const match of anchoredMatches(text, MD_IMAGE, "![", 0)) add(match[1]!, "autoload", "markdown image", spanOf(match));
+    for (const match of anchoredMatches(text, MD_LINK, "[", 0)) add(match[1]!, "link", "markdown link", spanOf(match));
   }
   if (text.includes("]:")) {
     const imageLabels = new Set<string>();
@@ -54,7 +57,7 @@ export function findUrls(text: string): FoundUrl[] {
     }
   }
   if (text.includes("<")) {
-    for (const tag of text.matchAll(HTML_TAG)) {
+    for (const tag of anchoredMatches(text, HTML_TAG, "<", 0)) {
       const name = tag[1]!.toLowerCase();
       const attributes = tag[2] ?? "";
       const tagSpan = spanOf(tag);
@@ -79,7 +82,7 @@ export function findUrls(text: string): FoundUrl[] {
     for (const match of text.matchAll(CSS_URL)) add(match[2] ?? match[4] ?? "", "autoload", match[2] ? "css url()" : "css @import", spanOf(match));
   }
   if (text.includes("://")) {
-    for (const match of text.matchAll(BARE_URL)) {
+    for (const match of anchoredMatches(text, BARE_URL, "://", 5)) {
       const span = spanOf(match);
       if (covered.some((c) => c.start <= span.start && span.start < c.end)) continue;
       add(match[0].replace(/[.,;:!?]+$/, ""), "link", "URL", span);

@@ -8,6 +8,7 @@
 import { isIP } from "node:net";
 import { parsePhoneNumberFromString, type CountryCode } from "libphonenumber-js/max";
 import type { CustomEntitySpec, PiiEntity } from "../../policy/schema.js";
+import { anchoredMatches } from "./anchored.js";
 import { cardNetwork, ibanValid, ipIsPublic, luhnValid, ssnValid } from "./validate.js";
 
 export interface PiiMatch {
@@ -46,11 +47,9 @@ const IBAN_CANDIDATE = /(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7
 const SSN_CANDIDATE = /(?<![\d-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\d-])/g;
 const SSN_CONTEXT = /(?:ssn|social security|soc\.? ?sec|tax ?id|tin)\W{0,24}$/i;
 // The IP candidates are tried only just before a "." (IPv4: within the first four characters) or a ":"
-// (IPv6: within the first five), with sticky patterns: see nextAnchored.
+// (IPv6: within the first five): see anchoredMatches.
 const IPV4_CANDIDATE = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\d|\.\d)/g;
 const IPV6_CANDIDATE = /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])/g;
-const IPV4_STICKY = new RegExp(IPV4_CANDIDATE.source, "y");
-const IPV6_STICKY = new RegExp(IPV6_CANDIDATE.source, "y");
 const VERSION_CONTEXT = /(?:\bv|version|ver\.?|release|build|kernel|linux|python|section|rfc|[~=<>!]=|==)\s{0,2}[`'"(]{0,2}$/i;
 /** Phone-number grouping: optional +country, optional (area), then two to five groups of 2-4 digits. */
 const PHONE_SHAPE = /^(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]\d{2,4}){1,5}$|^\+?\d{7,15}$/;
@@ -187,8 +186,7 @@ export class PiiScanner {
 
   private ips(text: string, found: PiiMatch[]): void {
     if (text.includes(".")) {
-      const budget = anchoredTries(text);
-      for (let match = nextAnchored(text, IPV4_STICKY, IPV4_CANDIDATE, ".", 3, 0, budget); match !== null; match = nextAnchored(text, IPV4_STICKY, IPV4_CANDIDATE, ".", 3, match.index + match[0].length, budget)) {
+      for (const match of anchoredMatches(text, IPV4_CANDIDATE, ".", 3)) {
         if (VERSION_CONTEXT.test(text.slice(Math.max(0, match.index - 12), match.index))) continue;
         // Version numbers and public resolvers (1.1.1.1, 8.8.8.8) have single-digit parts; addresses are not written with leading zeros.
         const octets = match[0].split(".");
@@ -198,8 +196,7 @@ export class PiiScanner {
       }
     }
     if (text.includes(":")) {
-      const budget = anchoredTries(text);
-      for (let match = nextAnchored(text, IPV6_STICKY, IPV6_CANDIDATE, ":", 4, 0, budget); match !== null; match = nextAnchored(text, IPV6_STICKY, IPV6_CANDIDATE, ":", 4, match.index + match[0].length, budget)) {
+      for (const match of anchoredMatches(text, IPV6_CANDIDATE, ":", 4)) {
         const candidate = match[0];
         if (candidate.split(":").filter((group) => group.length > 0).length < 3 || isIP(candidate) !== 6) continue;
         if (!this.privateIps && !ipIsPublic(candidate)) continue;
@@ -222,37 +219,6 @@ export class PiiScanner {
       found.push({ entity: entity.name, start: match.index, end: match.index + match[0].length, score: entity.score, value: match[0], canonical: match[0], evidence: `${entity.name} (policy-defined entity)` });
     }
   }
-}
-
-/**
- * The first match at or after `from` of a sticky pattern whose every match has `anchor` within its
- * first `reach + 1` characters: what a global search from `from` finds, trying only the few
- * positions just before each anchor. Matches are never empty. After `budget.tries` positions (a
- * text dense with anchors) the global pattern takes over from where the anchored search got to.
- */
-function nextAnchored(text: string, sticky: RegExp, global: RegExp, anchor: string, reach: number, from: number, budget: { tries: number }): RegExpExecArray | null {
-  for (let at = text.indexOf(anchor, from); at !== -1; at = text.indexOf(anchor, at + 1)) {
-    if (budget.tries <= 0) {
-      global.lastIndex = from;
-      return global.exec(text);
-    }
-    for (let position = Math.max(from, at - reach); position <= at; position++) {
-      budget.tries--;
-      sticky.lastIndex = position;
-      const match = sticky.exec(text);
-      if (match !== null) return match;
-    }
-    from = at + 1;
-  }
-  return null;
-}
-
-/**
- * Positions tried one by one per text and pattern before the global search is cheaper: a try costs
- * about what the global search spends on 16 characters.
- */
-function anchoredTries(text: string): { tries: number } {
-  return { tries: 48 + (text.length >> 4) };
 }
 
 interface ParsedPhone {
