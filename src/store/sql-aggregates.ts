@@ -55,6 +55,8 @@ import type { AuditEvent, StoredEvent } from "./types.js";
 
 interface Client {
   query<Row extends object>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** When the driver has transactions, a query can carry planner settings (set local). */
+  transaction?<T>(fn: (tx: { query<Row extends object>(text: string, params?: readonly unknown[]): Promise<Row[]> }) => Promise<T>): Promise<T>;
 }
 
 const HOUR = 3_600_000;
@@ -143,7 +145,7 @@ function rebuildPolicyStatements(s: string): string[] {
   return [
     `delete from ${s}.agg_policy_hour`,
     `insert into ${s}.agg_policy_hour select date_trunc('hour', time), p->>'policyName', p->>'policyHash', count(*), min(time), max(time)
-       from (select time, payload::jsonb p from ${s}.events where kind = 'decision') d group by 1, 2, 3`,
+       from (select time, payload::jsonb p from ${s}.events where kind = 'decision') d group by 1, 2, 3 order by 1`,
   ];
 }
 
@@ -165,9 +167,9 @@ function rebuildScaleStatements(s: string): string[] {
   return [
     `delete from ${s}.agg_principal_day`,
     `insert into ${s}.agg_principal_day select date_trunc('day', bucket, 'UTC'), principal, sum(decisions), sum(blocks), sum(flags), sum(redacts), sum(degraded)
-       from ${s}.agg_principal_hour group by 1, 2`,
+       from ${s}.agg_principal_hour group by 1, 2 order by 1`,
     `delete from ${s}.agg_latency_5min`,
-    `insert into ${s}.agg_latency_5min select date_bin('5 minutes', bucket, timestamptz 'epoch'), stage, bin, sum(n) from ${s}.agg_latency_minute group by 1, 2, 3`,
+    `insert into ${s}.agg_latency_5min select date_bin('5 minutes', bucket, timestamptz 'epoch'), stage, bin, sum(n) from ${s}.agg_latency_minute group by 1, 2, 3 order by 1`,
   ];
 }
 
@@ -186,19 +188,19 @@ export function rebuildStatements(s: string): string[] {
     `delete from ${s}.agg_signal_hour`,
     `insert into ${s}.agg_minute select date_trunc('minute', time), stage, count(*), count(*) filter (where action = 'allow'),
        count(*) filter (where action = 'flag'), count(*) filter (where action = 'redact'), count(*) filter (where action = 'block'),
-       count(*) filter (where degraded), count(*) filter (where degraded and action = 'block') ${d} group by 1, 2`,
+       count(*) filter (where degraded), count(*) filter (where degraded and action = 'block') ${d} group by 1, 2 order by 1`,
     `insert into ${s}.agg_hour select date_trunc('hour', bucket), stage, sum(total), sum(allow), sum(flag), sum(redact), sum(block), sum(degraded), sum(degraded_block)
-       from ${s}.agg_minute group by 1, 2`,
-    `insert into ${s}.agg_latency_minute select date_trunc('minute', time), stage, ${lat}, count(*) ${d} group by 1, 2, 3`,
-    `insert into ${s}.agg_latency_hour select date_trunc('hour', bucket), stage, bin, sum(n) from ${s}.agg_latency_minute group by 1, 2, 3`,
+       from ${s}.agg_minute group by 1, 2 order by 1`,
+    `insert into ${s}.agg_latency_minute select date_trunc('minute', time), stage, ${lat}, count(*) ${d} group by 1, 2, 3 order by 1`,
+    `insert into ${s}.agg_latency_hour select date_trunc('hour', bucket), stage, bin, sum(n) from ${s}.agg_latency_minute group by 1, 2, 3 order by 1`,
     `insert into ${s}.agg_principal_hour select date_trunc('hour', time), principal, count(*), count(*) filter (where action = 'block'),
-       count(*) filter (where action = 'flag'), count(*) filter (where action = 'redact'), count(*) filter (where degraded) ${d} group by 1, 2`,
+       count(*) filter (where action = 'flag'), count(*) filter (where action = 'redact'), count(*) filter (where degraded) ${d} group by 1, 2 order by 1`,
     `insert into ${s}.agg_category_hour select date_trunc('hour', time), c, count(*), count(*) filter (where action = 'block')
-       from ${s}.events, unnest(categories) c where kind = 'decision' group by 1, 2`,
+       from ${s}.events, unnest(categories) c where kind = 'decision' group by 1, 2 order by 1`,
     `insert into ${s}.agg_fault_hour select date_trunc('hour', time), split_part(f, ':', 1), split_part(f, ':', 2), action, count(*)
-       from ${s}.events, unnest(faults) f where kind = 'decision' group by 1, 2, 3, 4`,
-    `insert into ${s}.agg_fault_hour select date_trunc('hour', time), '*', 'degraded', action, count(*) ${d} and degraded group by 1, 4`,
-    `insert into ${s}.agg_signal_hour select date_trunc('hour', time), type, coalesce(severity, 'info'), count(*) from ${s}.events where kind = 'signal' group by 1, 2, 3`,
+       from ${s}.events, unnest(faults) f where kind = 'decision' group by 1, 2, 3, 4 order by 1`,
+    `insert into ${s}.agg_fault_hour select date_trunc('hour', time), '*', 'degraded', action, count(*) ${d} and degraded group by 1, 4 order by 1`,
+    `insert into ${s}.agg_signal_hour select date_trunc('hour', time), type, coalesce(severity, 'info'), count(*) from ${s}.events where kind = 'signal' group by 1, 2, 3 order by 1`,
   ];
 }
 
@@ -558,10 +560,18 @@ export class SqlAggregates implements EventAggregates {
       else if (query.type.endsWith(".")) where.push(`type like ${p(query.type.replace(/[\\%_]/g, "\\$&") + "%")}`);
       else where.push(`type = ${p(query.type)}`);
     }
-    const rows = await this.client.query<{ seq: string | number; payload: string; prev_hash: string; hash: string }>(
-      `select seq, payload, prev_hash, hash from ${this.s}.events ${where.length ? "where " + where.join(" and ") : ""} order by seq desc limit ${limit + 1}`,
-      params,
-    );
+    type Row = { seq: string | number; payload: string; prev_hash: string; hash: string };
+    const sql = `select seq, payload, prev_hash, hash from ${this.s}.events ${where.length ? "where " + where.join(" and ") : ""} order by seq desc limit ${limit + 1}`;
+    // A principal's events that name a category: the planner, misjudging how the two filters overlap, prefers
+    // intersecting bitmaps of both (every matching row, then a sort: seconds for a busy principal) to walking
+    // the principal's categorised decisions newest first (an index made for it) and stopping at the page's end.
+    const walk = query.principal !== undefined && query.category !== undefined && this.client.transaction !== undefined;
+    const rows = walk
+      ? await this.client.transaction!(async (tx) => {
+          await tx.query("set local enable_bitmapscan = off");
+          return tx.query<Row>(sql, params);
+        })
+      : await this.client.query<Row>(sql, params);
     const more = rows.length > limit;
     const events: StoredEvent[] = rows
       .slice(0, limit)
