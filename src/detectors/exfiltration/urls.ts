@@ -33,6 +33,9 @@ const HTML_ATTRIBUTE = /\b([a-zA-Z-]{1,20})\s{0,8}=\s{0,8}(?:"([^"]{0,4096})"|'(
 const CSS_URL = /url\(\s{0,8}(["']?)(?=([^"'()\s]{1,4096}))\2\1\s{0,8}\)|@import\s{1,8}(["'])(?=([^"'\s]{1,4096}))\4\3/gi;
 const BARE_URL = /\b(?:https?|ftp|wss?):\/\/[^\s<>"'`\]\\)]{1,4096}/gi;
 
+/** Patterns opening with a plain character are cheap to search globally: hand over early on text dense with it. */
+const ANCHORED = { charsPerTry: 128 } as const;
+
 const AUTOLOAD_TAGS = new Set(["img", "image", "iframe", "frame", "script", "embed", "object", "video", "audio", "source", "track", "input", "body", "table", "td", "link", "meta", "svg", "use", "picture", "style", "portal"]);
 const URL_ATTRIBUTES = new Set(["src", "srcset", "href", "poster", "data", "background", "action", "formaction", "content", "xlink:href", "ping", "lowsrc", "dynsrc"]);
 
@@ -45,8 +48,8 @@ export function findUrls(text: string): FoundUrl[] {
   };
 
   if (text.includes("](") || text.includes("]:")) {
-    for (const match of anchoredMatches(text, MD_IMAGE, "![", 0)) add(match[1]!, "autoload", "markdown image", spanOf(match));
-    for (const match of anchoredMatches(text, MD_LINK, "[", 0)) add(match[1]!, "link", "markdown link", spanOf(match));
+    for (const match of anchoredMatches(text, MD_IMAGE, "![", 0, ANCHORED)) add(match[1]!, "autoload", "markdown image", spanOf(match));
+    for (const match of anchoredMatches(text, MD_LINK, "[", 0, ANCHORED)) add(match[1]!, "link", "markdown link", spanOf(match));
   }
   if (text.includes("]:")) {
     const imageLabels = new Set<string>();
@@ -57,7 +60,7 @@ export function findUrls(text: string): FoundUrl[] {
     }
   }
   if (text.includes("<")) {
-    for (const tag of anchoredMatches(text, HTML_TAG, "<", 0)) {
+    for (const tag of anchoredMatches(text, HTML_TAG, "<", 0, ANCHORED)) {
       const name = tag[1]!.toLowerCase();
       const attributes = tag[2] ?? "";
       const tagSpan = spanOf(tag);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BUILTIN_OUTPUT_RULES, createOutputSafetyLayer, createStructuredOutputLayer, scanOutput } from "../../../src/detectors/output-safety/index.js";
+import fc from "fast-check";
+import { BUILTIN_OUTPUT_RULES, createOutputSafetyLayer, createStructuredOutputLayer, leadingLiteral, scanOutput } from "../../../src/detectors/output-safety/index.js";
 import type { Finding, LayerInput } from "../../../src/guard/types.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
 import { layerInputFor } from "../../../src/guard/layer-input.js";
@@ -70,4 +71,35 @@ describe("structured-output layer", () => {
     expect((draft7.check(input("[1, 2, 3]")) as { findings: Finding[] }).findings).toEqual([]);
     expect((draft7.check(input("[1, \"x\"]")) as { findings: Finding[] }).findings).toHaveLength(1);
   });
+});
+
+describe("rules tried only where their first character occurs", () => {
+  it("finds the character every match of a pattern starts with, or none", () => {
+    expect(leadingLiteral("<script\\b")).toBe("<");
+    expect(leadingLiteral(";\\s{0,8}(?:drop|delete)\\b")).toBe(";");
+    expect(leadingLiteral("<[|]x")).toBe("<");
+    for (const source of ["<?a", "<*a", "<{0,2}a", "<a|b", "(<a|b)", "a<", "\\<", ">{1,2}x|y", "[<]a"]) expect(leadingLiteral(source), source).toBeNull();
+  });
+
+  /** The plain scan: the rule's global pattern over the whole text (up to eight findings). */
+  function reference(text: string, rule: (typeof BUILTIN_OUTPUT_RULES)[number]): Array<[number, number]> {
+    const regex = new RegExp(rule.regex.source, rule.regex.flags);
+    const spans: Array<[number, number]> = [];
+    for (let match = regex.exec(text); match !== null && spans.length < 8; match = regex.exec(text)) spans.push([match.index, match.index + match[0].length]);
+    return spans;
+  }
+
+  for (const rule of BUILTIN_OUTPUT_RULES.filter((candidate) => leadingLiteral(candidate.regex.source) !== null)) {
+    it(`${rule.id}: the anchored scan finds what the plain scan finds`, () => {
+      const samples = [...rule.tests.match, ...rule.tests.noMatch];
+      fc.assert(
+        fc.property(fc.array(fc.oneof(fc.constantFrom(...samples), fc.constantFrom(" ", "<", ";", "on", "x", "\n", "ON", "drop ")), { maxLength: 30 }), (parts) => {
+          const text = parts.join("");
+          const found = scanOutput(text, [rule]).map((finding) => [finding.span!.start, finding.span!.end]);
+          expect(found).toEqual(reference(text, rule));
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
 });
