@@ -40,7 +40,7 @@ describe("the monitor in the gateway", () => {
     await flushed(gw.gateway);
     expect(await (await admin(`/admin/decisions/${block.id}/false-positive`, "POST", {})).json()).toEqual({ ok: true, alreadyMarked: true });
 
-    const before = await (await admin("/admin/monitor")).json();
+    const before = (await (await admin("/admin/monitor")).json()) as { note?: string };
     expect(before.note).toMatch(/not computed yet/);
     const run = (await (await admin("/admin/monitor/run", "POST")).json()) as { objectives: { objectives: Array<{ name: string; status: string; spent: number }> }; emitted: SignalEvent[] };
     expect(run.objectives.objectives[0]).toMatchObject({ name: "benign", status: "breached", spent: 1 });
@@ -53,6 +53,7 @@ describe("the monitor in the gateway", () => {
     await admin("/admin/monitor/run", "POST");
     await flushed(gw.gateway);
     expect(await gw.store.list({ kind: "signal", type: "slo.", limit: 10 })).toHaveLength(1);
-    expect((await (await admin("/admin/monitor")).json()).objectives.objectives[0].status).toBe("breached");
+    const latest = (await (await admin("/admin/monitor")).json()) as { objectives: { objectives: Array<{ status: string }> } };
+    expect(latest.objectives.objectives[0]!.status).toBe("breached");
   }, 60_000);
 });
