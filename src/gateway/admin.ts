@@ -36,14 +36,22 @@ const NewKey = z.strictObject({
   principal: z.string().min(1).max(128),
 });
 
+/**
+ * The one check every /admin route (and the dashboard) makes: 404 while the admin API is off, 401
+ * without a valid admin key. Returns the admin key's id and labels the request with it for the log.
+ */
+export function requireAdmin(request: FastifyRequest, runtime: Runtime): string {
+  const credentials = runtime.admin;
+  if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
+  const id = credentials.authenticate(request.headers.authorization);
+  if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
+  request.bulwark.principal = `admin:${id}`;
+  return id;
+}
+
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDependencies): void {
   const admin = (request: FastifyRequest): string => {
-    const credentials = deps.runtime().admin;
-    if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
-    const id = credentials.authenticate(request.headers.authorization);
-    if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
-    request.bulwark.principal = `admin:${id}`;
-    return id;
+    return requireAdmin(request, deps.runtime());
   };
   const record = (adminId: string, route: string, operation: string, detail: Record<string, string | number | boolean | null>): void => {
     deps.writer.enqueue(adminEvent(adminId, route, operation, detail));

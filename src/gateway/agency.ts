@@ -34,6 +34,7 @@ import { GatewayError, badRequest, type OpenAIErrorBody } from "./errors.js";
 import { adminEvent } from "./events.js";
 import type { Principal } from "./identity.js";
 import type { Runtime } from "./runtime.js";
+import { requireAdmin } from "./admin.js";
 
 export interface AgencyContext {
   readonly requestId: string;
@@ -386,12 +387,7 @@ const DecisionBody = z.strictObject({ note: z.string().max(1000).optional() }).o
 /** The approval routes (admin and application). Admin routes authenticate as the rest of /admin does. */
 export function registerApprovalRoutes(app: FastifyInstance, agency: GatewayAgency, runtime: () => Runtime, writer: EventWriter): void {
   const admin = (request: FastifyRequest): string => {
-    const credentials = runtime().admin;
-    if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
-    const id = credentials.authenticate(request.headers.authorization);
-    if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
-    request.bulwark.principal = `admin:${id}`;
-    return id;
+    return requireAdmin(request, runtime());
   };
   /** A call to the approval store; an unreachable shared store is a 503, not a crash. */
   const stored = async <T>(operation: () => Promise<T>): Promise<T> => {

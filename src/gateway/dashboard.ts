@@ -29,6 +29,7 @@ import { VERSION } from "../version.js";
 import type { CoverageControl, CoverageResponse, ModelCoverage, DecisionRow, DecisionsResponse, OverviewResponse, PoliciesResponse, SignalRow, SignalsResponse, StatusResponse } from "./dashboard-types.js";
 import { GatewayError, badRequest } from "./errors.js";
 import type { Runtime } from "./runtime.js";
+import { requireAdmin } from "./admin.js";
 
 export interface DashboardDependencies {
   runtime(): Runtime;
@@ -170,11 +171,7 @@ export function bucketFor(spanMs: number): number {
 export function registerDashboard(app: FastifyInstance, deps: DashboardDependencies): void {
   // The admin API's check (admin.ts): 404 while the admin API is off, 401 without a valid admin key.
   const admin = (request: FastifyRequest, reply: FastifyReply): void => {
-    const credentials = deps.runtime().admin;
-    if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
-    const id = credentials.authenticate(request.headers.authorization);
-    if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
-    request.bulwark.principal = `admin:${id}`;
+    requireAdmin(request, deps.runtime());
     // What the gateway decided about whom: not for any cache on the way.
     reply.header("cache-control", "no-store");
   };

@@ -27,6 +27,7 @@ import { adminEvent } from "./events.js";
 import { generateKey, hashKey } from "./identity.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Runtime } from "./runtime.js";
+import { requireAdmin } from "./admin.js";
 
 export interface MonitoringDependencies {
   readonly app: FastifyInstance;
@@ -151,12 +152,7 @@ export async function attachMonitoring(deps: MonitoringDependencies): Promise<Mo
   });
 
   const admin = (request: FastifyRequest): string => {
-    const credentials = deps.runtime().admin;
-    if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
-    const id = credentials.authenticate(request.headers.authorization);
-    if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
-    request.bulwark.principal = `admin:${id}`;
-    return id;
+    return requireAdmin(request, deps.runtime());
   };
   const incidentError = (error: unknown): never => {
     if (error instanceof IncidentError) throw new GatewayError(error.status, error.status === 404 ? "not_found_error" : "invalid_request_error", error.code, error.message);

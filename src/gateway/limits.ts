@@ -40,6 +40,7 @@ import { GatewayError, badRequest, type ErrorType } from "./errors.js";
 import { adminEvent } from "./events.js";
 import type { Principal } from "./identity.js";
 import type { Runtime } from "./runtime.js";
+import { requireAdmin } from "./admin.js";
 
 export interface GatewayLimitsOptions {
   readonly redis: GatewayConfig["redis"];
@@ -214,12 +215,7 @@ export class GatewayLimits {
   /** Admin API: GET /admin/quarantine, POST /admin/quarantine, DELETE /admin/quarantine/:principal. */
   registerAdminRoutes(app: FastifyInstance, runtime: () => Runtime): void {
     const admin = (request: FastifyRequest): string => {
-      const credentials = runtime().admin;
-      if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
-      const id = credentials.authenticate(request.headers.authorization);
-      if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
-      request.bulwark.principal = `admin:${id}`;
-      return id;
+      return requireAdmin(request, runtime());
     };
     const present = (entry: QuarantineEntry): Record<string, unknown> => ({
       principal: entry.principal,

@@ -20,6 +20,7 @@ import type { EventWriter } from "../store/writer.js";
 import { sortableId } from "../util/sortable-id.js";
 import { GatewayError, badRequest } from "./errors.js";
 import type { Runtime } from "./runtime.js";
+import { requireAdmin } from "./admin.js";
 
 export interface MonitorLoopDependencies {
   readonly app: FastifyInstance;
@@ -41,12 +42,7 @@ export function attachMonitorLoop(deps: MonitorLoopDependencies): Monitor {
     onError: (error) => deps.logger.warn({ error: error instanceof Error ? error.message : String(error) }, "monitor: drift and objectives not computed this time"),
   });
   const admin = (request: FastifyRequest): string => {
-    const credentials = deps.runtime().admin;
-    if (!credentials.enabled) throw new GatewayError(404, "not_found_error", "admin_disabled", "The admin API is off (no admin credentials configured).");
-    const id = credentials.authenticate(request.headers.authorization);
-    if (!id) throw new GatewayError(401, "authentication_error", "invalid_admin_key", "Admin credentials required (Authorization: Bearer ADMIN_KEY).");
-    request.bulwark.principal = `admin:${id}`;
-    return id;
+    return requireAdmin(request, deps.runtime());
   };
 
   deps.app.get("/admin/monitor", async (request) => {
