@@ -224,6 +224,9 @@ function isStopWord(hash: number, text: string, start: number, end: number): boo
 function stemLength(text: string, start: number, end: number): number {
   const length = end - start;
   if (length <= 4) return length;
+  // Every suffix ends in g, d, s or y: most words end otherwise and keep their length.
+  const last = lowerAscii(text.charCodeAt(end - 1));
+  if (last !== 0x67 && last !== 0x64 && last !== 0x73 && last !== 0x79) return length;
   outer: for (const suffix of STEM_SUFFIXES) {
     if (length - suffix.length < 3) continue;
     for (let k = 0; k < suffix.length; k++) if (lowerAscii(text.charCodeAt(end - suffix.length + k)) !== suffix.charCodeAt(k)) continue outer;
