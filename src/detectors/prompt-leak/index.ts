@@ -30,12 +30,40 @@ interface Shingled {
   readonly shingles: ReadonlySet<number>;
 }
 
-/** A text's content words: their hashes and offsets. */
-interface Words {
-  readonly hashes: number[];
-  readonly starts: number[];
-  readonly ends: number[];
+/**
+ * A text's content words: hashes and offsets, in typed arrays reused from one check to the next (valid
+ * until the next contentWords call), so a check allocates next to nothing.
+ */
+class Words {
+  count = 0;
+  hashes: Uint32Array;
+  starts: Int32Array;
+  ends: Int32Array;
+
+  constructor(capacity: number) {
+    this.hashes = new Uint32Array(capacity);
+    this.starts = new Int32Array(capacity);
+    this.ends = new Int32Array(capacity);
+  }
+
+  /** Room for the words of a text of `length` characters (two words need a separator between them). */
+  static for(length: number): Words {
+    const capacity = (length >> 1) + 1;
+    if (capacity > KEEP_WORDS) return new Words(capacity); // a rare long text does not keep its buffers
+    if (shared.hashes.length < capacity) shared = new Words(Math.max(capacity, shared.hashes.length * 2));
+    shared.count = 0;
+    return shared;
+  }
+
+  push(hash: number, start: number, end: number): void {
+    this.hashes[this.count] = hash;
+    this.starts[this.count] = start;
+    this.ends[this.count++] = end;
+  }
 }
+
+const KEEP_WORDS = 16_384;
+let shared = new Words(1_024);
 
 /** Prompts are shingled once and kept (a handful per process: sessions share their application's prompt). */
 const PROMPT_CACHE = new Map<number, Map<string, Shingled>>();
@@ -57,7 +85,7 @@ export function createPromptLeakLayer(options: PromptLeakOptions, binding: Promp
       if (reference.shingles.size === 0) return { findings: [] };
       // The output's shingle keys, sorted: distinct ones counted and shared ones located without a set per check.
       const words = contentWords(input.text);
-      const count = Math.max(0, words.hashes.length - n + 1);
+      const count = Math.max(0, words.count - n + 1);
       const keys = new Uint32Array(count);
       for (let i = 0; i < count; i++) keys[i] = shingleKey(words.hashes, i, n);
       const sortedKeys = keys.slice().sort();
@@ -124,13 +152,13 @@ const STEM_SUFFIXES = ["ing", "ed", "es", "ly", "s"];
  * chance (~1 in 4 billion per pair).
  */
 export function shingle(text: string, n: number): Shingled {
-  const { hashes } = contentWords(text);
+  const { hashes, count } = contentWords(text);
   const shingles = new Set<number>();
-  for (let i = 0; i + n <= hashes.length; i++) shingles.add(shingleKey(hashes, i, n));
+  for (let i = 0; i + n <= count; i++) shingles.add(shingleKey(hashes, i, n));
   return { shingles };
 }
 
-function shingleKey(hashes: readonly number[], at: number, n: number): number {
+function shingleKey(hashes: Uint32Array, at: number, n: number): number {
   let key = 0;
   for (let j = 0; j < n; j++) key = (Math.imul(key, 0x01000193) ^ hashes[at + j]!) >>> 0;
   return key;
@@ -146,9 +174,7 @@ function contentWords(text: string): Words {
  * apostrophe suffix ('s, 't), lower-cased as they are hashed. Gives exactly the hashes of unicodeWords.
  */
 function asciiWords(text: string): Words {
-  const hashes: number[] = [];
-  const starts: number[] = [];
-  const ends: number[] = [];
+  const words = Words.for(text.length);
   const length = text.length;
   let i = 0;
   while (i < length) {
@@ -172,30 +198,24 @@ function asciiWords(text: string): Words {
     }
     if (stemEnd === i) stemHash = hash;
     if (isStopWord(hash >>> 0, text, start, i)) continue;
-    hashes.push(stemHash >>> 0);
-    starts.push(start);
-    ends.push(i);
+    words.push(stemHash >>> 0, start, i);
   }
-  return { hashes, starts, ends };
+  return words;
 }
 
 function unicodeWords(text: string): Words {
-  const hashes: number[] = [];
-  const starts: number[] = [];
-  const ends: number[] = [];
   // Lower-casing can change length for a few characters (İ); offsets are only used for the finding's span.
   const lower = text.toLowerCase();
+  const words = Words.for(lower.length);
   WORD.lastIndex = 0;
   let match: RegExpExecArray | null;
   while ((match = WORD.exec(lower)) !== null) {
     const raw = match[0];
     const word = raw.includes("’") ? raw.replace(/’/g, "'") : raw;
     if (STOP_WORDS.has(word)) continue;
-    hashes.push(fnv1a(stem(word)));
-    starts.push(match.index);
-    ends.push(match.index + raw.length);
+    words.push(fnv1a(stem(word)), match.index, match.index + raw.length);
   }
-  return { hashes, starts, ends };
+  return words;
 }
 
 function isAsciiAlnum(code: number): boolean {
