@@ -1,5 +1,6 @@
 /** Shared benchmark helpers: timing loops, percentiles, machine description, result tables. */
 import { cpus, totalmem } from "node:os";
+import { mulberry32 } from "../src/util/random.js";
 
 export interface Timing {
   readonly p50: number;
@@ -44,16 +45,7 @@ export function table(head: string[], rows: Array<Array<string | number>>): stri
 export const fmt = (us: number): string => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`);
 
 /** Deterministic pseudo-random numbers (mulberry32), so benchmark inputs are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 const WORDS = (
   "the of and to in is that for it as with was on be by this are from at or an have not which but all can has more one their will about " +

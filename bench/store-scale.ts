@@ -29,6 +29,7 @@ import { AGGREGATE_COLUMNS, aggregateColumns, rebuildAllStatements } from "../sr
 import { SqlEventStore } from "../src/store/sql.js";
 import { indexedColumns } from "../src/store/columns.js";
 import type { AuditEvent, DecisionEvent, EventStore, SignalEvent } from "../src/store/types.js";
+import { mulberry32 } from "../src/util/random.js";
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => {
@@ -52,16 +53,7 @@ const END = START + SPAN_MS;
 // ---------------------------------------------------------------------------
 // Deterministic event generation: everything about event `seq` follows from seq.
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const PRINCIPALS = 2_000;
 const ROUTES = ["/v1/chat/completions", "/v1/chat/completions", "/v1/chat/completions", "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses"];

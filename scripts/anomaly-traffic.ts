@@ -26,20 +26,12 @@
  * Prompts come from a PromptSource: the shared benign and attack datasets when
  * present (scripts/eval-anomaly.ts), or a synthetic word generator.
  */
+import { mulberry32 } from "../src/util/random.js";
 
 export type Rng = () => number;
 
 /** mulberry32: small, fast, seeded. */
-export function seeded(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded: (seed: number) => Rng = mulberry32;
 
 export interface PromptSource {
   /** An ordinary prompt a person would type. */

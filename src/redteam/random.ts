@@ -1,5 +1,6 @@
 /** Seeded randomness: every choice a scan makes comes from the run's seed, so a rerun makes the same cases. */
 import { createHash } from "node:crypto";
+import { mulberry32 as uniform } from "../util/random.js";
 
 export interface Rng {
   /** Uniform in [0, 1). */
@@ -17,14 +18,7 @@ export function rngFor(seed: number, ...labels: string[]): Rng {
 }
 
 export function mulberry32(seed: number): Rng {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = uniform(seed);
   return {
     next,
     int: (min, max) => min + Math.floor(next() * (max - min + 1)),

@@ -13,22 +13,14 @@ import { openStore } from "../../src/store/open.js";
 import { WorkerEventStore } from "../../src/store/worker.js";
 import { pgliteDataDir } from "../store/fixtures.js";
 import { CLIENT_KEY, startGateway, startMockUpstream, testConfig, type MockUpstream, type TestGateway } from "./helpers.js";
+import { mulberry32 } from "../../src/util/random.js";
 
 const REQUESTS = Number(process.env.BULWARK_FUZZ_REQUESTS ?? 2_000);
 const CONCURRENCY = 16;
 const SEED = Number(process.env.BULWARK_FUZZ_SEED ?? 20_251_121);
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** Seeded, so every run draws the same sequence. */
+const random = mulberry32;
 
 const rand = random(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;

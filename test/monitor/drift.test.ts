@@ -6,17 +6,11 @@ import { DriftConfig } from "../../src/policy/monitor.js";
 import { MemoryEventStore } from "../../src/store/memory.js";
 import type { DecisionEvent } from "../../src/store/types.js";
 import { decision } from "../store/fixtures.js";
+import { mulberry32 } from "../../src/util/random.js";
 
 /** Seeded uniform [0, 1) (mulberry32) and standard normal (Box-Muller). */
 function random(seed: number): { uniform(): number; normal(): number } {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = mulberry32(seed);
   return { uniform, normal: () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()) };
 }
 

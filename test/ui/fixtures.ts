@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AuditEvent, DecisionEvent, SignalEvent } from "../../src/store/types.js";
+import { mulberry32 } from "../../src/util/random.js";
 
 export const CHROMIUM = process.env.BULWARK_TEST_CHROMIUM ?? "/usr/bin/chromium";
 export const hasChromium = existsSync(CHROMIUM);
@@ -50,17 +51,8 @@ export async function buildUi(): Promise<void> {
   }
 }
 
-/** A small deterministic generator (mulberry32), so the screenshot's data is the same on every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** Seeded, so every run draws the same sequence. */
+const random = mulberry32;
 
 export const FIXED_UNTIL = "2026-01-01T12:00:00.000Z";
 const FIXED_SINCE = Date.parse("2026-01-01T11:00:00.000Z");
