@@ -371,6 +371,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         raw.once("drain", onDrain);
         raw.once("close", onClose);
       });
+    const reviewToolCalls = agent?.streamReviewer();
     const result = await relayStream({
       source: response.body,
       channelGuard: () => streamGuard(current),
@@ -383,7 +384,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return failure;
       },
       blockedError: (decision, location) => new GatewayError(400, "guardrail_violation", "output_blocked", refusalMessage("output", decision), location, decision.id).body(),
-      ...(agent?.streamReviewer() ? { reviewToolCalls: agent.streamReviewer()! } : {}),
+      ...(reviewToolCalls ? { reviewToolCalls } : {}),
     });
     if (!response.body.destroyed) response.body.destroy();
     record(result.decisions, context);
