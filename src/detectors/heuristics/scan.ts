@@ -42,7 +42,11 @@ export type Trigger = number;
 
 interface WordEntry {
   readonly word: string;
+  /** wordHash(word). */
+  readonly hash: number;
   rules: number[];
+  /** Index of `rules` in AnchorIndex.lists (-1 when the word anchors no rule). */
+  list: number;
   trigger: number;
   /** Rules (by index) whose `requires` list names this word. */
   satisfies: number[];
@@ -50,23 +54,37 @@ interface WordEntry {
 
 interface SubstringAnchor {
   readonly text: string;
+  /** Its second UTF-16 unit, -1 when it has none. */
+  readonly second: number;
   readonly rules: number[];
+  /** Index of `rules` in AnchorIndex.lists. */
+  list: number;
 }
 
 /** The anchors of one rule set (for one role), ready for scanning. */
 export interface AnchorIndex {
   readonly rules: readonly CompiledRule[];
   readonly words: ReadonlyMap<string, WordEntry>;
-  /** The same entries keyed by wordHash, so the scan looks words up without allocating a string per word. */
-  readonly byHash: ReadonlyMap<number, readonly WordEntry[]>;
+  /**
+   * The same entries by the low 16 bits of their wordHash (an empty list for most slots), so the scan looks
+   * words up with one array read and no string per word: most words are no anchor, and their slot is empty.
+   */
+  readonly buckets: ReadonlyArray<readonly WordEntry[]>;
   /** Substring anchors keyed by their first UTF-16 unit. */
   readonly substrings: ReadonlyMap<number, readonly SubstringAnchor[]>;
+  /** The same lists by first unit, an array read per unit (an empty list for most units). */
+  readonly substringsByUnit: ReadonlyArray<readonly SubstringAnchor[]>;
+  /** Per UTF-16 unit: 0 when no substring anchor starts with it, 1 when some do (all two units or longer), 2 when one is that unit alone. */
   readonly firstUnits: Uint8Array;
+  /** 1 for every unit that is the second of some substring anchor: a first unit followed by none of these starts no anchor. */
+  readonly secondUnits: Uint8Array;
   readonly maxWordLength: number;
   /** Per rule: 1 when it has a `requires` list (tried only if one of those words occurs in the view). */
   readonly hasRequirement: Uint8Array;
-  /** One bit per low 16 bits of an entry's wordHash: most words are no anchor, and a bit test rules them out before a map lookup. */
-  readonly hashBits: Uint8Array;
+  /** The rule list of every anchor that has rules, numbered: an anchor occurrence is recorded as its list's number. */
+  readonly lists: ReadonlyArray<readonly number[]>;
+  /** Per rule: the numbers of the lists it is in. */
+  readonly listsOfRule: ReadonlyArray<readonly number[]>;
 }
 
 export function isWordAnchor(anchor: string): boolean {
@@ -78,12 +96,13 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
   const words = new Map<string, WordEntry>();
   const substrings = new Map<number, SubstringAnchor[]>();
   const firstUnits = new Uint8Array(0x10000);
+  const secondUnits = new Uint8Array(0x10000);
   let maxWordLength = 0;
   const hasRequirement = new Uint8Array(rules.length);
   const entryFor = (word: string): WordEntry => {
     let entry = words.get(word);
     if (!entry) {
-      entry = { word, rules: [], trigger: Trigger.None, satisfies: [] };
+      entry = { word, hash: wordHash(word), rules: [], list: -1, trigger: Trigger.None, satisfies: [] };
       words.set(word, entry);
     }
     return entry;
@@ -106,9 +125,12 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
         const list = substrings.get(first) ?? [];
         const existing = list.find((item) => item.text === anchor);
         if (existing) existing.rules.push(index);
-        else list.push({ text: anchor, rules: [index] });
+        else list.push({ text: anchor, second: anchor.length > 1 ? anchor.charCodeAt(1) : -1, rules: [index], list: -1 });
         substrings.set(first, list);
-        firstUnits[first] = 1;
+        if (anchor.length > 1) {
+          secondUnits[anchor.charCodeAt(1)] = 1;
+          firstUnits[first] = Math.max(firstUnits[first]!, 1);
+        } else firstUnits[first] = 2;
       }
     }
   });
@@ -116,16 +138,22 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
     entryFor(word).trigger |= trigger;
     maxWordLength = Math.max(maxWordLength, word.length);
   }
-  const byHash = new Map<number, WordEntry[]>();
-  const hashBits = new Uint8Array(0x10000 >>> 3);
-  for (const entry of words.values()) {
-    const hash = wordHash(entry.word);
-    hashBits[(hash & 0xffff) >>> 3]! |= 1 << (hash & 7);
-    const list = byHash.get(hash);
-    if (list) list.push(entry);
-    else byHash.set(hash, [entry]);
-  }
-  return { rules, words, byHash, substrings, firstUnits, maxWordLength, hasRequirement, hashBits };
+  const none: readonly WordEntry[] = [];
+  const buckets: Array<readonly WordEntry[]> = new Array<readonly WordEntry[]>(0x10000).fill(none);
+  for (const entry of words.values()) buckets[entry.hash & 0xffff] = [...buckets[entry.hash & 0xffff]!, entry];
+  const lists: Array<readonly number[]> = [];
+  const listsOfRule: number[][] = rules.map(() => []);
+  const number = (ruleList: readonly number[]): number => {
+    const id = lists.length;
+    lists.push(ruleList);
+    for (const ruleIndex of ruleList) listsOfRule[ruleIndex]!.push(id);
+    return id;
+  };
+  for (const entry of words.values()) if (entry.rules.length > 0) entry.list = number(entry.rules);
+  for (const anchors of substrings.values()) for (const anchor of anchors) anchor.list = number(anchor.rules);
+  const substringsByUnit: Array<readonly SubstringAnchor[]> = new Array<readonly SubstringAnchor[]>(0x10000).fill([]);
+  for (const [first, anchors] of substrings) substringsByUnit[first] = anchors;
+  return { rules, words, buckets, substrings, substringsByUnit, firstUnits, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
 }
 
 function wordHash(word: string): number {
@@ -168,6 +196,11 @@ export function leetToLetters(text: string): string {
   return out;
 }
 
+/** Anchor occurrences of the scan in progress: position in the view and number of the anchor's rule list. */
+const HIT_BUFFER = 4096;
+let hitPositions = new Int32Array(HIT_BUFFER);
+let hitLists = new Int32Array(HIT_BUFFER);
+
 /**
  * Scan one view. `fired` marks rules that already matched (they are not tried
  * again); matches are appended to `out`. With `shapes`, decoder cues are
@@ -176,11 +209,24 @@ export function leetToLetters(text: string): string {
  */
 export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes, skipped?: { count: number }): void {
   const length = view.length;
-  const { words, byHash, substrings, firstUnits, rules, maxWordLength, hasRequirement, hashBits } = index;
+  const { words, buckets, substringsByUnit, firstUnits, secondUnits, rules, maxWordLength } = index;
   // Anchor occurrences are collected first and tried after the pass, once it is
-  // known which rules' required words occur at all.
-  const hitPositions: number[] = [];
-  const hitRules: Array<readonly number[]> = [];
+  // known which rules' required words occur at all: each as its position and the
+  // number of its anchor's rule list (hitPositions, hitLists).
+  // The buffers are shared by every scan (one runs at a time) so a short text allocates none.
+  let hitCount = 0;
+  const record = (position: number, list: number): void => {
+    if (hitCount === hitPositions.length) {
+      const positions = new Int32Array(2 * hitCount);
+      positions.set(hitPositions);
+      hitPositions = positions;
+      const numbers = new Int32Array(2 * hitCount);
+      numbers.set(hitLists);
+      hitLists = numbers;
+    }
+    hitPositions[hitCount] = position;
+    hitLists[hitCount++] = list;
+  };
   const requirementMet = new Uint8Array(rules.length);
   let tokenStart = -1;
   let digits = 0;
@@ -196,14 +242,16 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
   // One loop, no closures: the position past the end acts as a final separator.
   for (let i = 0; i <= length; i++) {
     const code = i < length ? view.charCodeAt(i) : 32;
-    if (firstUnits[code] === 1) {
-      const candidates = substrings.get(code);
-      if (candidates) {
-        for (const anchor of candidates) {
-          if (view.startsWith(anchor.text, i)) {
-            hitPositions.push(i);
-            hitRules.push(anchor.rules);
-          }
+    const first = firstUnits[code]!;
+    if (first !== 0) {
+      // Most units that start an anchor (punctuation such as "<" or "[") are followed by none of the anchors' second units.
+      const next = i + 1 < length ? view.charCodeAt(i + 1) : -1;
+      if (first === 2 || (next >= 0 && secondUnits[next] === 1)) {
+        const candidates = substringsByUnit[code]!;
+        for (let c = 0; c < candidates.length; c++) {
+          const anchor = candidates[c]!;
+          // The first unit is `code`; the second, when there is one, is compared before the rest.
+          if (anchor.second < 0 || (anchor.second === next && startsAt(view, anchor.text, i, 2))) record(i, anchor.list);
         }
       }
     }
@@ -238,20 +286,16 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
     }
     if (size > maxWordLength) continue;
     let entry: WordEntry | undefined;
-    const candidates = (hashBits[(hash & 0xffff) >>> 3]! & (1 << (hash & 7))) !== 0 ? byHash.get(hash) : undefined;
-    if (candidates !== undefined) {
-      for (const candidate of candidates) {
-        if (candidate.word.length === size && view.startsWith(candidate.word, start)) {
-          entry = candidate;
-          break;
-        }
+    const candidates = buckets[hash & 0xffff]!;
+    for (let c = 0; c < candidates.length; c++) {
+      const candidate = candidates[c]!;
+      if (candidate.hash === hash && candidate.word.length === size && view.startsWith(candidate.word, start)) {
+        entry = candidate;
+        break;
       }
     }
     if (entry !== undefined) {
-      if (entry.rules.length > 0) {
-        hitPositions.push(start);
-        hitRules.push(entry.rules);
-      }
+      if (entry.list >= 0) record(start, entry.list);
       for (const ruleIndex of entry.satisfies) requirementMet[ruleIndex] = 1;
       if (shapes && entry.trigger !== Trigger.None) {
         if (entry.trigger & Trigger.Rot13) pushBounded(shapes.rot13, start);
@@ -264,22 +308,22 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
   }
   if (shapes && runCount >= 6) pushPair(shapes.spaced, runStart, lastSingleEnd);
 
-  // A rule is tried at no more than the first and the last MAX_ATTEMPTS occurrences of its anchors. A text
-  // that repeats an anchor word hundreds of thousands of times ("ignore ignore ignore ...") would otherwise
-  // cost one regex attempt per occurrence per rule; attempts between are skipped and counted, and the caller
-  // reports the flood. Ordinary text, even a megabyte of it, stays well under the bound.
-  const occurrences = new Int32Array(rules.length);
-  if (hitPositions.length > MAX_ATTEMPTS) for (const list of hitRules) for (const ruleIndex of list) occurrences[ruleIndex]!++;
-  const attempts = new Int32Array(rules.length);
-  for (let h = 0; h < hitPositions.length; h++) {
+  if (hitCount <= 2 * MAX_ATTEMPTS) tryAll(view, index, hitCount, requirementMet, fired, out);
+  else tryCapped(view, index, hitCount, requirementMet, fired, out, skipped);
+  if (hitPositions.length > HIT_BUFFER) {
+    // A flood grew them: let the memory go.
+    hitPositions = new Int32Array(HIT_BUFFER);
+    hitLists = new Int32Array(HIT_BUFFER);
+  }
+}
+
+/** No rule has more than 2 * MAX_ATTEMPTS occurrences, so none is capped: each is tried at every one, in order, until it matches. */
+function tryAll(view: string, index: AnchorIndex, hitCount: number, requirementMet: Uint8Array, fired: Uint8Array, out: RuleMatch[]): void {
+  const { rules, lists, hasRequirement } = index;
+  for (let h = 0; h < hitCount; h++) {
     const at = hitPositions[h]!;
-    for (const ruleIndex of hitRules[h]!) {
+    for (const ruleIndex of lists[hitLists[h]!]!) {
       if (fired[ruleIndex] === 1 || (hasRequirement[ruleIndex] === 1 && requirementMet[ruleIndex] === 0)) continue;
-      const attempt = attempts[ruleIndex]!++;
-      if (attempt >= MAX_ATTEMPTS && attempt < occurrences[ruleIndex]! - MAX_ATTEMPTS) {
-        if (skipped) skipped.count++;
-        continue;
-      }
       const regex = rules[ruleIndex]!.sticky;
       regex.lastIndex = at;
       const match = regex.exec(view);
@@ -288,6 +332,132 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
         out.push({ rule: ruleIndex, start: at, end: at + match[0].length });
       }
     }
+  }
+}
+
+/**
+ * The regex attempts after the pass. A rule is tried at no more than the first and the last MAX_ATTEMPTS
+ * occurrences of its anchors, in text order, until it matches. A text that repeats an anchor word hundreds of
+ * thousands of times ("ignore ignore ignore ...") would otherwise cost one regex attempt per occurrence per
+ * rule; attempts between are skipped and counted, and the caller reports the flood. Ordinary text, even a
+ * megabyte of it, stays well under the bound.
+ *
+ * The work is done so that skipped occurrences cost nothing per rule: a forward walk over the occurrences
+ * makes the first attempts and stops once every rule has had them; a backward walk finds where each capped
+ * rule's last MAX_ATTEMPTS occurrences begin, and a forward walk from there makes those. Each walk passes over
+ * an occurrence whose rules are all done (matched, capped, or not yet due) with one test. Matches are
+ * reported in the order a single walk over every occurrence would find them.
+ */
+function tryCapped(view: string, index: AnchorIndex, hitCount: number, requirementMet: Uint8Array, fired: Uint8Array, out: RuleMatch[], skipped: { count: number } | undefined): void {
+  const { rules, lists, listsOfRule, hasRequirement } = index;
+  const ruleCount = rules.length;
+  const listHits = new Int32Array(lists.length);
+  for (let h = 0; h < hitCount; h++) listHits[hitLists[h]!]!++;
+  // Occurrences per rule: the sum over the lists it is in.
+  const occurrences = new Int32Array(ruleCount);
+  for (let list = 0; list < lists.length; list++) {
+    const count = listHits[list]!;
+    if (count > 0) for (const ruleIndex of lists[list]!) occurrences[ruleIndex]! += count;
+  }
+  // Per rule, how many of its first occurrences to try: all of them, or MAX_ATTEMPTS when capped (and then
+  // also its last MAX_ATTEMPTS). `active` rules are due at the occurrences the current walk visits, and
+  // `pending` counts the active rules of each list, so an occurrence whose list has none is passed over.
+  const headLength = new Int32Array(ruleCount);
+  const active = new Uint8Array(ruleCount);
+  const pending = new Int32Array(lists.length);
+  const seen = new Int32Array(ruleCount);
+  const matchedAt = new Int32Array(ruleCount).fill(-1);
+  let activeRules = 0;
+  const activate = (ruleIndex: number): void => {
+    active[ruleIndex] = 1;
+    activeRules++;
+    for (const list of listsOfRule[ruleIndex]!) pending[list]!++;
+  };
+  const retire = (ruleIndex: number): void => {
+    active[ruleIndex] = 0;
+    activeRules--;
+    for (const list of listsOfRule[ruleIndex]!) pending[list]!--;
+  };
+  const attempt = (ruleIndex: number, h: number): boolean => {
+    const regex = rules[ruleIndex]!.sticky;
+    const at = hitPositions[h]!;
+    regex.lastIndex = at;
+    const match = regex.exec(view);
+    if (match === null) return false;
+    fired[ruleIndex] = 1;
+    matchedAt[ruleIndex] = h;
+    out.push({ rule: ruleIndex, start: at, end: at + match[0].length });
+    return true;
+  };
+  let capped = 0;
+  for (let ruleIndex = 0; ruleIndex < ruleCount; ruleIndex++) {
+    const count = occurrences[ruleIndex]!;
+    if (count === 0 || fired[ruleIndex] === 1 || (hasRequirement[ruleIndex] === 1 && requirementMet[ruleIndex] === 0)) continue;
+    const isCapped = count > 2 * MAX_ATTEMPTS;
+    if (isCapped) capped++;
+    headLength[ruleIndex] = isCapped ? MAX_ATTEMPTS : count;
+    activate(ruleIndex);
+  }
+  const matchesBefore = out.length;
+
+  // The first attempts (every attempt, for a rule that is not capped).
+  for (let h = 0; h < hitCount && activeRules > 0; h++) {
+    const list = hitLists[h]!;
+    if (pending[list] === 0) continue;
+    for (const ruleIndex of lists[list]!) {
+      if (active[ruleIndex] === 0) continue;
+      const nth = ++seen[ruleIndex]!;
+      if (attempt(ruleIndex, h) || nth === headLength[ruleIndex]) retire(ruleIndex);
+    }
+  }
+
+  if (capped > 0) {
+    // Capped rules that have not matched: their middle occurrences are skipped, their last MAX_ATTEMPTS tried.
+    const tailStart = new Int32Array(ruleCount).fill(-1);
+    let skippedHere = 0;
+    for (let ruleIndex = 0; ruleIndex < ruleCount; ruleIndex++) {
+      if (headLength[ruleIndex] === MAX_ATTEMPTS && occurrences[ruleIndex]! > 2 * MAX_ATTEMPTS && fired[ruleIndex] === 0) {
+        skippedHere += occurrences[ruleIndex]! - 2 * MAX_ATTEMPTS;
+        seen[ruleIndex] = 0;
+        activate(ruleIndex);
+      }
+    }
+    if (skipped) skipped.count += skippedHere;
+    // Backward: where each one's last MAX_ATTEMPTS occurrences begin.
+    let earliest = hitCount;
+    for (let h = hitCount - 1; h >= 0 && activeRules > 0; h--) {
+      const list = hitLists[h]!;
+      if (pending[list] === 0) continue;
+      for (const ruleIndex of lists[list]!) {
+        if (active[ruleIndex] === 0) continue;
+        if (++seen[ruleIndex]! === MAX_ATTEMPTS) {
+          tailStart[ruleIndex] = h;
+          earliest = h;
+          retire(ruleIndex);
+        }
+      }
+    }
+    // Forward from the earliest of those: each rule becomes due at its own start.
+    const order = [...tailStart.keys()].filter((ruleIndex) => tailStart[ruleIndex]! >= 0).sort((a, b) => tailStart[a]! - tailStart[b]!);
+    let next = 0;
+    for (let h = earliest; h < hitCount && (activeRules > 0 || next < order.length); h++) {
+      while (next < order.length && tailStart[order[next]!]! === h) activate(order[next++]!);
+      const list = hitLists[h]!;
+      if (pending[list] === 0) continue;
+      for (const ruleIndex of lists[list]!) {
+        if (active[ruleIndex] === 1 && attempt(ruleIndex, h)) retire(ruleIndex);
+      }
+    }
+  }
+
+  // Report matches in occurrence order (ties: the order of the rules in the occurrence's list), as one walk
+  // over every occurrence would.
+  if (out.length - matchesBefore > 1) {
+    const found = out.splice(matchesBefore);
+    const rank = (match: RuleMatch): number => matchedAt[match.rule]!;
+    const place = (match: RuleMatch): number => lists[hitLists[rank(match)]!]!.indexOf(match.rule);
+    found.sort((a, b) => rank(a) - rank(b) || place(a) - place(b));
+    out.push(...found);
   }
 }
 
@@ -301,6 +471,13 @@ function pushBounded(list: number[], value: number): void {
 
 function pushPair(list: number[], first: number, second: number): void {
   if (list.length < 2 * MAX_RECORDED) list.push(first, second);
+}
+
+/** view.startsWith(text, at) given that the first `from` units are equal, without a call into the runtime (anchors are short, and most differ early). */
+function startsAt(view: string, text: string, at: number, from: number): boolean {
+  if (at + text.length > view.length) return false;
+  for (let k = from; k < text.length; k++) if (view.charCodeAt(at + k) !== text.charCodeAt(k)) return false;
+  return true;
 }
 
 function hasLineBreak(view: string, from: number, to: number): boolean {
