@@ -36,6 +36,9 @@ function buildCharClasses(): Uint8Array {
   return table;
 }
 
+/** Flag in AnchorIndex.unitFlags, above the character class. */
+const FIRST_UNIT = 4;
+
 /** Words whose rot13 or reversal is a common English or attack word: seeing two means a rot13 or reversed passage. */
 export const Trigger = { None: 0, Rot13: 1, Reversed: 2 } as const;
 export type Trigger = number;
@@ -66,16 +69,21 @@ export interface AnchorIndex {
   readonly rules: readonly CompiledRule[];
   readonly words: ReadonlyMap<string, WordEntry>;
   /**
-   * The same entries by the low 16 bits of their wordHash (an empty list for most slots), so the scan looks
-   * words up with one array read and no string per word: most words are no anchor, and their slot is empty.
+   * The same entries grouped by the low 16 bits of their wordHash: slot s holds bucketEntries[bucketStart[s]]
+   * up to bucketEntries[bucketStart[s + 1]]. The scan looks a word up with two typed-array reads and no string
+   * per word; most words are no anchor, and their slot is empty.
    */
-  readonly buckets: ReadonlyArray<readonly WordEntry[]>;
+  readonly bucketStart: Int32Array;
+  readonly bucketEntries: readonly WordEntry[];
   /** Substring anchors keyed by their first UTF-16 unit. */
   readonly substrings: ReadonlyMap<number, readonly SubstringAnchor[]>;
-  /** The same lists by first unit, an array read per unit (an empty list for most units). */
-  readonly substringsByUnit: ReadonlyArray<readonly SubstringAnchor[]>;
+  /** The same lists numbered from 1 (substringLists), and per UTF-16 unit the number of the list of anchors starting with it (0: none). */
+  readonly substringSlot: Uint16Array;
+  readonly substringLists: ReadonlyArray<readonly SubstringAnchor[]>;
   /** Per UTF-16 unit: 0 when no substring anchor starts with it, 1 when some do (all two units or longer), 2 when one is that unit alone. */
   readonly firstUnits: Uint8Array;
+  /** Per UTF-16 unit: its character class (CHAR_CLASS) plus FIRST_UNIT when a substring anchor starts with it, so the pass reads one table per unit. */
+  readonly unitFlags: Uint8Array;
   /** 1 for every unit that is the second of some substring anchor: a first unit followed by none of these starts no anchor. */
   readonly secondUnits: Uint8Array;
   readonly maxWordLength: number;
@@ -138,9 +146,10 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
     entryFor(word).trigger |= trigger;
     maxWordLength = Math.max(maxWordLength, word.length);
   }
-  const none: readonly WordEntry[] = [];
-  const buckets: Array<readonly WordEntry[]> = new Array<readonly WordEntry[]>(0x10000).fill(none);
-  for (const entry of words.values()) buckets[entry.hash & 0xffff] = [...buckets[entry.hash & 0xffff]!, entry];
+  const bucketEntries = [...words.values()].sort((a, b) => (a.hash & 0xffff) - (b.hash & 0xffff));
+  const bucketStart = new Int32Array(0x10001);
+  for (const entry of bucketEntries) bucketStart[(entry.hash & 0xffff) + 1]!++;
+  for (let slot = 0; slot < 0x10000; slot++) bucketStart[slot + 1]! += bucketStart[slot]!;
   const lists: Array<readonly number[]> = [];
   const listsOfRule: number[][] = rules.map(() => []);
   const number = (ruleList: readonly number[]): number => {
@@ -151,9 +160,15 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
   };
   for (const entry of words.values()) if (entry.rules.length > 0) entry.list = number(entry.rules);
   for (const anchors of substrings.values()) for (const anchor of anchors) anchor.list = number(anchor.rules);
-  const substringsByUnit: Array<readonly SubstringAnchor[]> = new Array<readonly SubstringAnchor[]>(0x10000).fill([]);
-  for (const [first, anchors] of substrings) substringsByUnit[first] = anchors;
-  return { rules, words, buckets, substrings, substringsByUnit, firstUnits, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
+  const unitFlags = CHAR_CLASS.slice();
+  const substringSlot = new Uint16Array(0x10000);
+  const substringLists: Array<readonly SubstringAnchor[]> = [[]];
+  for (const [first, anchors] of substrings) {
+    unitFlags[first]! |= FIRST_UNIT;
+    substringSlot[first] = substringLists.length;
+    substringLists.push(anchors);
+  }
+  return { rules, words, bucketStart, bucketEntries, substrings, substringSlot, substringLists, firstUnits, unitFlags, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
 }
 
 function wordHash(word: string): number {
@@ -198,8 +213,19 @@ export function leetToLetters(text: string): string {
 
 /** Anchor occurrences of the scan in progress: position in the view and number of the anchor's rule list. */
 const HIT_BUFFER = 4096;
+/** Capacity kept between scans once grown (2 MB for both buffers): a megabyte of "ignore ignore ..." holds 150,000 occurrences. */
+const MAX_KEPT_HITS = 1 << 18;
 let hitPositions = new Int32Array(HIT_BUFFER);
 let hitLists = new Int32Array(HIT_BUFFER);
+
+function growHits(): void {
+  const positions = new Int32Array(2 * hitPositions.length);
+  positions.set(hitPositions);
+  hitPositions = positions;
+  const numbers = new Int32Array(2 * hitLists.length);
+  numbers.set(hitLists);
+  hitLists = numbers;
+}
 
 /**
  * Scan one view. `fired` marks rules that already matched (they are not tried
@@ -209,24 +235,12 @@ let hitLists = new Int32Array(HIT_BUFFER);
  */
 export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes, skipped?: { count: number }): void {
   const length = view.length;
-  const { words, buckets, substringsByUnit, firstUnits, secondUnits, rules, maxWordLength } = index;
+  const { words, bucketStart, bucketEntries, substringSlot, substringLists, firstUnits, unitFlags, secondUnits, rules, maxWordLength } = index;
   // Anchor occurrences are collected first and tried after the pass, once it is
   // known which rules' required words occur at all: each as its position and the
   // number of its anchor's rule list (hitPositions, hitLists).
   // The buffers are shared by every scan (one runs at a time) so a short text allocates none.
   let hitCount = 0;
-  const record = (position: number, list: number): void => {
-    if (hitCount === hitPositions.length) {
-      const positions = new Int32Array(2 * hitCount);
-      positions.set(hitPositions);
-      hitPositions = positions;
-      const numbers = new Int32Array(2 * hitCount);
-      numbers.set(hitLists);
-      hitLists = numbers;
-    }
-    hitPositions[hitCount] = position;
-    hitLists[hitCount++] = list;
-  };
   const requirementMet = new Uint8Array(rules.length);
   let tokenStart = -1;
   let digits = 0;
@@ -235,6 +249,7 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
   let runStart = -1;
   let runCount = 0;
   let lastSingleEnd = -10;
+  let lastLineBreak = -1;
   // Hex bytes written as separate words ("69 67 6e"): only consecutive ones count.
   let hexRun = 0;
   let hexRunStart = 0;
@@ -242,20 +257,25 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
   // One loop, no closures: the position past the end acts as a final separator.
   for (let i = 0; i <= length; i++) {
     const code = i < length ? view.charCodeAt(i) : 32;
-    const first = firstUnits[code]!;
-    if (first !== 0) {
+    const flags = unitFlags[code]!;
+    if (flags >= FIRST_UNIT) {
+      const first = firstUnits[code]!;
       // Most units that start an anchor (punctuation such as "<" or "[") are followed by none of the anchors' second units.
       const next = i + 1 < length ? view.charCodeAt(i + 1) : -1;
       if (first === 2 || (next >= 0 && secondUnits[next] === 1)) {
-        const candidates = substringsByUnit[code]!;
+        const candidates = substringLists[substringSlot[code]!]!;
         for (let c = 0; c < candidates.length; c++) {
           const anchor = candidates[c]!;
           // The first unit is `code`; the second, when there is one, is compared before the rest.
-          if (anchor.second < 0 || (anchor.second === next && startsAt(view, anchor.text, i, 2))) record(i, anchor.list);
+          if (anchor.second < 0 || (anchor.second === next && startsAt(view, anchor.text, i, 2))) {
+            if (hitCount === hitPositions.length) growHits();
+            hitPositions[hitCount] = i;
+            hitLists[hitCount++] = anchor.list;
+          }
         }
       }
     }
-    if (CHAR_CLASS[code] === 1) {
+    if ((flags & 3) === 1) {
       if (tokenStart < 0) {
         tokenStart = i;
         digits = 0;
@@ -265,13 +285,17 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
       if (code >= 48 && code <= 57) digits++;
       continue;
     }
+    // The last line break before this unit (a word has none, so before the word that ends here, if one does).
+    const lineBreakBefore = lastLineBreak;
+    if (code === 10) lastLineBreak = i;
     if (tokenStart < 0) continue;
     const start = tokenStart;
     const size = i - start;
     tokenStart = -1;
     if (shapes) {
       if (size === 1) {
-        if (start - lastSingleEnd <= 3 && !hasLineBreak(view, lastSingleEnd, start)) runCount++;
+        // No line break between the previous one-letter word and this one.
+        if (start - lastSingleEnd <= 3 && lineBreakBefore < lastSingleEnd) runCount++;
         else {
           if (runCount >= 6) pushPair(shapes.spaced, runStart, lastSingleEnd);
           runStart = start;
@@ -286,17 +310,21 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
     }
     if (size > maxWordLength) continue;
     let entry: WordEntry | undefined;
-    const candidates = buckets[hash & 0xffff]!;
-    for (let c = 0; c < candidates.length; c++) {
-      const candidate = candidates[c]!;
-      if (candidate.hash === hash && candidate.word.length === size && view.startsWith(candidate.word, start)) {
+    const slot = hash & 0xffff;
+    for (let c = bucketStart[slot]!, last = bucketStart[slot + 1]!; c < last; c++) {
+      const candidate = bucketEntries[c]!;
+      if (candidate.hash === hash && candidate.word.length === size && startsAt(view, candidate.word, start, 0)) {
         entry = candidate;
         break;
       }
     }
     if (entry !== undefined) {
-      if (entry.list >= 0) record(start, entry.list);
-      for (const ruleIndex of entry.satisfies) requirementMet[ruleIndex] = 1;
+      if (entry.list >= 0) {
+        if (hitCount === hitPositions.length) growHits();
+        hitPositions[hitCount] = start;
+        hitLists[hitCount++] = entry.list;
+      }
+      if (entry.satisfies.length > 0) for (const ruleIndex of entry.satisfies) requirementMet[ruleIndex] = 1;
       if (shapes && entry.trigger !== Trigger.None) {
         if (entry.trigger & Trigger.Rot13) pushBounded(shapes.rot13, start);
         if (entry.trigger & Trigger.Reversed) pushBounded(shapes.reversed, start);
@@ -310,8 +338,8 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
 
   if (hitCount <= 2 * MAX_ATTEMPTS) tryAll(view, index, hitCount, requirementMet, fired, out);
   else tryCapped(view, index, hitCount, requirementMet, fired, out, skipped);
-  if (hitPositions.length > HIT_BUFFER) {
-    // A flood grew them: let the memory go.
+  if (hitPositions.length > MAX_KEPT_HITS) {
+    // A flood of more than a megabyte grew them: let the memory go.
     hitPositions = new Int32Array(HIT_BUFFER);
     hitLists = new Int32Array(HIT_BUFFER);
   }
@@ -480,11 +508,6 @@ function startsAt(view: string, text: string, at: number, from: number): boolean
   return true;
 }
 
-function hasLineBreak(view: string, from: number, to: number): boolean {
-  for (let i = Math.max(0, from); i < to; i++) if (view.charCodeAt(i) === 10) return true;
-  return false;
-}
-
 function isHexDigit(code: number): boolean {
   return (code >= 48 && code <= 57) || (code >= 97 && code <= 102);
 }
@@ -497,6 +520,9 @@ function looksLikeHexByte(view: string, start: number, end: number): boolean {
   return isHexDigit(view.charCodeAt(from)) && isHexDigit(view.charCodeAt(from + 1));
 }
 
+/** A unit that prepareView may change: an ASCII capital, or anything beyond ASCII. */
+const NEEDS_PREPARING = /[A-Z\u0080-\uffff]/;
+
 /**
  * The detection view as rules expect it: lower-case, no diacritics, straight
  * quotes. Length-preserving (one UTF-16 unit in, one out), so offsets stay valid.
@@ -504,6 +530,9 @@ function looksLikeHexByte(view: string, start: number, end: number): boolean {
  * switched off the engine passes plain lower-cased text, and this closes the gap.
  */
 export function prepareView(text: string): string {
+  // Lower-case ASCII (the folded view usually is) is already prepared: lower-casing changes only A-Z below
+  // 0x80 and the replacement only touches units above it. The test stops at the first unit that needs work.
+  if (!NEEDS_PREPARING.test(text)) return text;
   const lowered = text.toLowerCase();
   const folded = lowered.length === text.length ? lowered : text; // rare: lower-casing changed the length; keep offsets
   return folded.replace(/[\u00c0-\u024f\u0400-\u04ff\u1e00-\u1eff\u2018\u2019\u201a\u201b\u201c\u201d\u02bc\u00b4\u2032]/g, foldUnit);
