@@ -57,8 +57,12 @@ interface WordEntry {
 
 interface SubstringAnchor {
   readonly text: string;
+  /** Its first UTF-16 unit. */
+  readonly first: number;
   /** Its second UTF-16 unit, -1 when it has none. */
   readonly second: number;
+  /** Its third UTF-16 unit, -1 when it has none. */
+  readonly third: number;
   readonly rules: number[];
   /** Index of `rules` in AnchorIndex.lists. */
   list: number;
@@ -80,6 +84,13 @@ export interface AnchorIndex {
   /** The same lists numbered from 1 (substringLists), and per UTF-16 unit the number of the list of anchors starting with it (0: none). */
   readonly substringSlot: Uint16Array;
   readonly substringLists: ReadonlyArray<readonly SubstringAnchor[]>;
+  /**
+   * The anchors of two units or more again, by a hash of their first two units (pairKey): per key the number of
+   * a list in pairLists (0: none). A unit such as "<" starts several anchors; the pair narrows them to the few
+   * that can match here. Anchors with the same first two units keep their order.
+   */
+  readonly pairSlot: Uint16Array;
+  readonly pairLists: ReadonlyArray<readonly SubstringAnchor[]>;
   /** Per UTF-16 unit: 0 when no substring anchor starts with it, 1 when some do (all two units or longer), 2 when one is that unit alone. */
   readonly firstUnits: Uint8Array;
   /** Per UTF-16 unit: its character class (CHAR_CLASS) plus FIRST_UNIT when a substring anchor starts with it, so the pass reads one table per unit. */
@@ -133,7 +144,10 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
         const list = substrings.get(first) ?? [];
         const existing = list.find((item) => item.text === anchor);
         if (existing) existing.rules.push(index);
-        else list.push({ text: anchor, second: anchor.length > 1 ? anchor.charCodeAt(1) : -1, rules: [index], list: -1 });
+        else {
+          const unitAt = (k: number): number => (anchor.length > k ? anchor.charCodeAt(k) : -1);
+          list.push({ text: anchor, first, second: unitAt(1), third: unitAt(2), rules: [index], list: -1 });
+        }
         substrings.set(first, list);
         if (anchor.length > 1) {
           secondUnits[anchor.charCodeAt(1)] = 1;
@@ -168,7 +182,24 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
     substringSlot[first] = substringLists.length;
     substringLists.push(anchors);
   }
-  return { rules, words, bucketStart, bucketEntries, substrings, substringSlot, substringLists, firstUnits, unitFlags, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
+  const pairSlot = new Uint16Array(0x10000);
+  const pairLists: SubstringAnchor[][] = [[]];
+  for (const anchors of substrings.values()) {
+    for (const anchor of anchors) {
+      if (anchor.second < 0) continue;
+      const key = pairKey(anchor.first, anchor.second);
+      if (pairSlot[key] === 0) {
+        pairSlot[key] = pairLists.length;
+        pairLists.push([]);
+      }
+      pairLists[pairSlot[key]!]!.push(anchor);
+    }
+  }
+  return { rules, words, bucketStart, bucketEntries, substrings, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
+}
+
+function pairKey(first: number, second: number): number {
+  return (Math.imul(first, 31) + second) & 0xffff;
 }
 
 function wordHash(word: string): number {
@@ -235,7 +266,7 @@ function growHits(): void {
  */
 export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes, skipped?: { count: number }): void {
   const length = view.length;
-  const { words, bucketStart, bucketEntries, substringSlot, substringLists, firstUnits, unitFlags, secondUnits, rules, maxWordLength } = index;
+  const { words, bucketStart, bucketEntries, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, rules, maxWordLength } = index;
   // Anchor occurrences are collected first and tried after the pass, once it is
   // known which rules' required words occur at all: each as its position and the
   // number of its anchor's rule list (hitPositions, hitLists).
@@ -262,12 +293,24 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
       const first = firstUnits[code]!;
       // Most units that start an anchor (punctuation such as "<" or "[") are followed by none of the anchors' second units.
       const next = i + 1 < length ? view.charCodeAt(i + 1) : -1;
-      if (first === 2 || (next >= 0 && secondUnits[next] === 1)) {
+      if (first === 2) {
+        // Some anchor is this unit alone: try them all, in order.
         const candidates = substringLists[substringSlot[code]!]!;
         for (let c = 0; c < candidates.length; c++) {
           const anchor = candidates[c]!;
-          // The first unit is `code`; the second, when there is one, is compared before the rest.
           if (anchor.second < 0 || (anchor.second === next && startsAt(view, anchor.text, i, 2))) {
+            if (hitCount === hitPositions.length) growHits();
+            hitPositions[hitCount] = i;
+            hitLists[hitCount++] = anchor.list;
+          }
+        }
+      } else if (next >= 0 && secondUnits[next] === 1) {
+        // Only anchors that start with these two units can match here; the third is compared before the rest.
+        const candidates = pairLists[pairSlot[pairKey(code, next)]!]!;
+        const third = i + 2 < length ? view.charCodeAt(i + 2) : -1;
+        for (let c = 0; c < candidates.length; c++) {
+          const anchor = candidates[c]!;
+          if (anchor.first === code && anchor.second === next && (anchor.third < 0 || (anchor.third === third && startsAt(view, anchor.text, i, 3)))) {
             if (hitCount === hitPositions.length) growHits();
             hitPositions[hitCount] = i;
             hitLists[hitCount++] = anchor.list;
