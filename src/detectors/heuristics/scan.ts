@@ -73,11 +73,12 @@ export interface AnchorIndex {
   readonly rules: readonly CompiledRule[];
   readonly words: ReadonlyMap<string, WordEntry>;
   /**
-   * The same entries grouped by the low 16 bits of their wordHash: slot s holds bucketEntries[bucketStart[s]]
-   * up to bucketEntries[bucketStart[s + 1]]. The scan looks a word up with two typed-array reads and no string
+   * The same entries chained by the low 16 bits of their wordHash: slot s starts at bucketEntries[bucketHead[s]]
+   * and goes on at bucketNext of each (-1: end). The scan looks a word up with a typed-array read and no string
    * per word; most words are no anchor, and their slot is empty.
    */
-  readonly bucketStart: Int32Array;
+  readonly bucketHead: Int32Array;
+  readonly bucketNext: Int32Array;
   readonly bucketEntries: readonly WordEntry[];
   /** Substring anchors keyed by their first UTF-16 unit. */
   readonly substrings: ReadonlyMap<number, readonly SubstringAnchor[]>;
@@ -160,10 +161,13 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
     entryFor(word).trigger |= trigger;
     maxWordLength = Math.max(maxWordLength, word.length);
   }
-  const bucketEntries = [...words.values()].sort((a, b) => (a.hash & 0xffff) - (b.hash & 0xffff));
-  const bucketStart = new Int32Array(0x10001);
-  for (const entry of bucketEntries) bucketStart[(entry.hash & 0xffff) + 1]!++;
-  for (let slot = 0; slot < 0x10000; slot++) bucketStart[slot + 1]! += bucketStart[slot]!;
+  const bucketEntries = [...words.values()];
+  const bucketHead = new Int32Array(0x10000).fill(-1);
+  const bucketNext = new Int32Array(bucketEntries.length);
+  bucketEntries.forEach((entry, at) => {
+    bucketNext[at] = bucketHead[entry.hash & 0xffff]!;
+    bucketHead[entry.hash & 0xffff] = at;
+  });
   const lists: Array<readonly number[]> = [];
   const listsOfRule: number[][] = rules.map(() => []);
   const number = (ruleList: readonly number[]): number => {
@@ -195,7 +199,7 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
       pairLists[pairSlot[key]!]!.push(anchor);
     }
   }
-  return { rules, words, bucketStart, bucketEntries, substrings, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
+  return { rules, words, bucketHead, bucketNext, bucketEntries, substrings, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
 }
 
 function pairKey(first: number, second: number): number {
@@ -266,7 +270,7 @@ function growHits(): void {
  */
 export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes, skipped?: { count: number }): void {
   const length = view.length;
-  const { words, bucketStart, bucketEntries, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, rules, maxWordLength } = index;
+  const { words, bucketHead, bucketNext, bucketEntries, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, rules, maxWordLength } = index;
   // Anchor occurrences are collected first and tried after the pass, once it is
   // known which rules' required words occur at all: each as its position and the
   // number of its anchor's rule list (hitPositions, hitLists).
@@ -354,7 +358,7 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
     if (size > maxWordLength) continue;
     let entry: WordEntry | undefined;
     const slot = hash & 0xffff;
-    for (let c = bucketStart[slot]!, last = bucketStart[slot + 1]!; c < last; c++) {
+    for (let c = bucketHead[slot]!; c >= 0; c = bucketNext[c]!) {
       const candidate = bucketEntries[c]!;
       if (candidate.hash === hash && candidate.word.length === size && startsAt(view, candidate.word, start, 0)) {
         entry = candidate;
