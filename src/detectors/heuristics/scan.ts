@@ -2,14 +2,15 @@
  * The matching engine. One pass over a view splits it into words, looks each
  * word up in a table of rule anchors, and tries only the rules anchored on that
  * word, sticky, at that position. Substring anchors (scripts without spaces,
- * punctuation such as `<|`) are found in the same pass by their first
- * character. The pass also notes the shapes decoders care about (leetspeak
+ * punctuation such as `<|`) are found in the same pass by their first two
+ * units. The pass also notes the shapes decoders care about (leetspeak
  * words, spaced-out letters, long alphanumeric runs, rot13 and reversed
  * trigger words), so decoding costs nothing when there is nothing to decode.
  *
  * Cost: one pass over the text plus, per anchor occurrence, one sticky attempt
  * for each rule on that anchor that has not matched yet, for at most the first
- * and last MAX_ATTEMPTS occurrences per rule. Every pattern is proven free of
+ * and last MAX_ATTEMPTS occurrences per rule; the occurrences in between cost
+ * a table test each, however many rules share their anchor. Every pattern is proven free of
  * catastrophic backtracking (test/detectors/heuristics), so an attempt is
  * bounded by the pattern, and a rule stops being tried once it has matched.
  */
