@@ -76,7 +76,36 @@ export function scanText(text: string, options: ScanOptions): ScanResult {
   if (PRINTABLE_ASCII.test(text)) {
     return { text, folded: text.toLowerCase(), foldedToText: null, hidden: [], findings: [] };
   }
-  return new Scanner(text, options, foldTable()).run();
+  const table = foldTable();
+  const scanner = new Scanner(text, options, table);
+  const result = scanner.run();
+  return scanner.unsettled ? settleFolding(result, options, table) : result;
+}
+
+/** Passes after the first that a folded view may still need (in practice one is enough). */
+const MAX_REFOLDS = 2;
+
+/**
+ * Folds the folded view again until it no longer changes, composing the offset maps. Needed only when
+ * an expansion changed the words a rescan sees (℉ -> "°f" puts a letter next to a look-alike, ﬁ -> "fi"
+ * adds a Latin letter) while look-alikes were left unfolded: a second pass could then fold them, and the
+ * view the detectors see would not be a fixed point. Findings stay those of the first pass.
+ */
+function settleFolding(first: ScanResult, options: ScanOptions, table: FoldTable): ScanResult {
+  let folded = first.folded;
+  let map = first.foldedToText!;
+  for (let pass = 0; pass < MAX_REFOLDS; pass++) {
+    const scanner = new Scanner(folded, options, table);
+    const next = scanner.run();
+    if (next.folded === folded) break;
+    const inner = next.foldedToText!;
+    const composed = new Int32Array(inner.length);
+    for (let k = 0; k < inner.length; k++) composed[k] = map[inner[k]!]!;
+    folded = next.folded;
+    map = composed;
+    if (!scanner.unsettled) break;
+  }
+  return { ...first, folded, foldedToText: map };
 }
 
 class Scanner {
@@ -98,6 +127,10 @@ class Scanner {
   private mixedWords = 0;
   private lookalikeWords = 0;
   private firstHomoglyph: { start: number; end: number; folded: string } | null = null;
+  /** An expansion changed the word structure a rescan of the folded view would see. */
+  private reshaped = false;
+  /** A word kept look-alike letters unfolded. */
+  private lookalikesLeft = false;
 
   // Signals.
   private controls = 0;
@@ -141,6 +174,11 @@ class Scanner {
       foldedUnits = new Uint16Array(capacity * 1.5);
       foldedMap = new Int32Array(capacity * 1.5 + 1);
     }
+  }
+
+  /** Whether folding the folded view again could change it (see settleFolding). */
+  get unsettled(): boolean {
+    return this.reshaped && this.lookalikesLeft;
   }
 
   run(): ScanResult {
@@ -230,14 +268,21 @@ class Scanner {
     }
     if ((wordClass & WORD) === 0) {
       this.boundary();
-      this.emitCodePoint(cp, at - this.removed, size, false);
+      const start = this.foldedLength;
+      if (this.emitCodePoint(cp, at - this.removed, size, false) && !this.reshaped) {
+        // Folded to nothing (the words on either side meet on a rescan) or to letters (℉ -> "°f").
+        this.reshaped = this.foldedLength === start || this.hasWordUnit(start);
+      }
       this.previousCp = cp;
       return at + size;
     }
     this.wordChar(at, size);
     const lookalike = cp <= 0xffff ? (this.table.lookalikeBmp[cp] ?? NO_FOLD) : (this.table.lookalikeAstral.get(cp) ?? NO_FOLD);
     const start = this.foldedLength;
-    this.emitCodePoint(cp, at - this.removed, size, false);
+    if (this.emitCodePoint(cp, at - this.removed, size, false) && !this.reshaped) {
+      // Several letters (ﬁ -> "fi", counted once here) or a character a rescan does not read as a letter.
+      this.reshaped = this.foldedLength > start + 1 || (this.foldedLength === start + 1 && !this.hasWordUnit(start));
+    }
     if (lookalike !== NO_FOLD) this.wordLookalike++;
     else if (this.foldedLength > start) {
       const first = foldedUnits[start] ?? 0;
@@ -247,6 +292,15 @@ class Scanner {
     }
     this.previousCp = cp;
     return at + size;
+  }
+
+  /** Whether the folded units from `start` on include one a scan reads as part of a word. */
+  private hasWordUnit(start: number): boolean {
+    for (let k = start; k < this.foldedLength; k++) {
+      const unit = foldedUnits[k] ?? 0;
+      if (unit < 0x80 ? isAsciiAlnum(unit) : ((this.table.classBmp[unit] ?? 0) & WORD) !== 0) return true;
+    }
+    return false;
   }
 
   private invisible(kind: Invisible, cp: number, at: number, size: number): number {
@@ -412,10 +466,14 @@ class Scanner {
           this.firstHomoglyph = { start, end: this.wordEndText, folded };
         }
         this.latinLetters += this.wordAscii + this.wordLookalike;
-      } else this.otherLetters += this.wordLookalike;
+      } else {
+        this.otherLetters += this.wordLookalike;
+        this.lookalikesLeft = true;
+      }
     } else {
       this.latinLetters += this.wordAscii;
       this.otherLetters += this.wordOther + this.wordLookalike;
+      if (this.wordLookalike > 0) this.lookalikesLeft = true;
     }
     this.wordAscii = 0;
     this.wordLookalike = 0;
@@ -458,21 +516,22 @@ class Scanner {
     foldedMap[this.foldedLength++] = out;
   }
 
-  private emitCodePoint(cp: number, out: number, size: number, lookalikes: boolean): void {
+  /** Writes the code point's folded form; true when the folding table rewrote it. */
+  private emitCodePoint(cp: number, out: number, size: number, lookalikes: boolean): boolean {
     const table = this.table;
     let packed = NO_FOLD;
     if (lookalikes) packed = cp <= 0xffff ? (table.lookalikeBmp[cp] ?? NO_FOLD) : (table.lookalikeAstral.get(cp) ?? NO_FOLD);
     if (packed === NO_FOLD) {
       if (cp < 0x80) {
         this.emitUnit(cp >= 0x41 && cp <= 0x5a ? cp + 0x20 : cp, out);
-        return;
+        return false;
       }
       packed = cp <= 0xffff ? (table.foldBmp[cp] ?? NO_FOLD) : (table.foldAstral.get(cp) ?? NO_FOLD);
     }
     if (packed === NO_FOLD) {
       this.emitUnit(size === 1 ? cp : 0xd800 + ((cp - 0x10000) >> 10), out);
       if (size === 2) this.emitUnit(0xdc00 + ((cp - 0x10000) & 0x3ff), out);
-      return;
+      return false;
     }
     const offset = foldOffset(packed);
     const length = foldLength(packed);
@@ -481,6 +540,7 @@ class Scanner {
       foldedUnits[this.foldedLength] = table.pool[offset + k] ?? 0;
       foldedMap[this.foldedLength++] = out;
     }
+    return true;
   }
 
   private endInvisibleRun(beforeWordChar: boolean): void {
