@@ -102,7 +102,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   const n = folded.length;
   trace.reset(n);
   const mask = (1 << settings.bucketBits) - 1;
-  const { filter, phrases, prefixes } = lexicon;
+  const { filter, phrases, prefixes, openings, openingFilter } = lexicon;
   const surprise = trace.surprisePrefix;
   const rare = trace.rarePrefix;
   surprise[0] = 0;
@@ -118,7 +118,9 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   let wordMask = 0;
   let previousWord = 0;
   let wordsSeen = 0;
+  // phraseTail[n]: hash of the last n words; bit n of `open`: those words begin some lexicon phrase.
   const phraseTail = new Uint32Array(MAX_PHRASE_WORDS + 1);
+  let open = 0;
 
   let previousClass = 27;
   let surpriseSum = 0;
@@ -133,17 +135,21 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     if (wordsSeen > 0) trace.pushHashed(combineHash(previousWord, hash ^ SEED_BIGRAM) & mask, pos);
     previousWord = hash;
     wordsSeen++;
-    const longest = Math.min(wordsSeen, MAX_PHRASE_WORDS);
-    for (let length = longest; length >= 2; length--) phraseTail[length] = combineHash(phraseTail[length - 1]!, hash);
-    phraseTail[1] = combineHash(PHRASE_SEED, hash);
+    // Only runs that open a phrase are extended (longest first, before the shorter tail is overwritten):
+    // most words open none, so this is one hash per word instead of one per possible phrase length.
     let found = wordMask;
-    for (let length = 1; length <= longest; length++) {
-      const key = phraseTail[length]!;
+    let opened = 0;
+    for (let length = MAX_PHRASE_WORDS; length >= 1; length--) {
+      if (length > 1 && (open & (1 << (length - 1))) === 0) continue;
+      const key = combineHash(length === 1 ? PHRASE_SEED : phraseTail[length - 1]!, hash);
+      phraseTail[length] = key;
       if (inFilter(filter, key)) {
         const bits = phrases.get(key);
         if (bits !== undefined) found |= bits;
       }
+      if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && openings.has(key)) opened |= 1 << length;
     }
+    open = opened;
     if (found !== 0) trace.pushConcept(found, pos);
     wordHash = FNV_OFFSET;
     wordLen = 0;

@@ -21,6 +21,12 @@ export interface CompiledLexicon {
   readonly prefixes: Map<number, number>;
   /** Quick membership filter over `phrases` and `prefixes` keys. */
   readonly filter: Uint8Array;
+  /**
+   * Hashes of the first 1..n-1 words of every phrase of n words, with their own quick filter: the
+   * featurizer extends a run of words into a longer phrase only while the run opens one.
+   */
+  readonly openings: Set<number>;
+  readonly openingFilter: Uint8Array;
   readonly markers: readonly string[];
 }
 
@@ -77,6 +83,8 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
   const phrases = new Map<number, number>();
   const prefixes = new Map<number, number>();
   const filter = new Uint8Array(1 << (FILTER_BITS - 3));
+  const openings = new Set<number>();
+  const openingFilter = new Uint8Array(1 << (FILTER_BITS - 3));
   concepts.forEach((concept, index) => {
     const bit = 1 << index;
     const byLanguage = source.concepts[concept]!;
@@ -96,9 +104,14 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
         const key = phraseHash(words);
         phrases.set(key, (phrases.get(key) ?? 0) | bit);
         setFilter(filter, key);
+        for (let length = 1; length < words.length; length++) {
+          const opening = phraseHash(words.slice(0, length));
+          openings.add(opening);
+          setFilter(openingFilter, opening);
+        }
       }
     }
   });
   const markers = [...new Set(source.markers.map((m) => foldText(m)))].sort();
-  return { concepts, phrases, prefixes, filter, markers };
+  return { concepts, phrases, prefixes, filter, openings, openingFilter, markers };
 }
