@@ -22,49 +22,100 @@ export interface ContainedResult {
 
 export type LayerInputWithoutSignal = Omit<LayerInput, "signal">;
 
-const NEVER_ABORTED = new AbortController().signal;
+/**
+ * What a layer is given: the input and an abort signal that is made on first use, so that the
+ * synchronous layers, which never look at it, cost no AbortController. Aborted when an asynchronous
+ * layer's budget runs out, whether or not the layer has read the signal yet.
+ */
+class BudgetedInput implements LayerInput {
+  readonly text: string;
+  readonly original: string;
+  readonly views: LayerInput["views"];
+  readonly role: LayerInput["role"];
+  readonly trust: LayerInput["trust"];
+  readonly stage: LayerInput["stage"];
+  readonly intake: LayerInput["intake"];
+  readonly session?: LayerInput["session"];
+  private controller: AbortController | undefined;
+
+  constructor(input: LayerInputWithoutSignal) {
+    this.text = input.text;
+    this.original = input.original;
+    this.views = input.views;
+    this.role = input.role;
+    this.trust = input.trust;
+    this.stage = input.stage;
+    this.intake = input.intake;
+    if (input.session) this.session = input.session;
+  }
+
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(reason: Error): void {
+    (this.controller ??= new AbortController()).abort(reason);
+  }
+}
 
 /**
  * `coldStart` marks a layer's first run in this guard: V8 compiles its regular
  * expressions and functions then, which can take many times the steady-state
  * cost, so a synchronous overrun on that one run is recorded but not treated as
  * a failure. Asynchronous layers are always held to their budget.
+ *
+ * A synchronous layer's result comes back synchronously (no promise, no extra
+ * turn of the event loop per layer); an asynchronous one's as a promise.
  */
-export async function runContained(layer: Layer, input: LayerInputWithoutSignal, coldStart = false): Promise<ContainedResult> {
+export function runContained(layer: Layer, input: LayerInputWithoutSignal, coldStart = false): ContainedResult | Promise<ContainedResult> {
   const start = performance.now();
-  const elapsedUs = (): number => Math.round((performance.now() - start) * 1000);
-  let controller: AbortController | undefined;
+  const budgeted = new BudgetedInput(input);
+  let result: LayerOutput | Promise<LayerOutput>;
   try {
-    let result: LayerOutput | Promise<LayerOutput>;
-    try {
-      result = layer.check({ ...input, signal: NEVER_ABORTED });
-    } catch (error) {
-      return { status: "error", durationUs: elapsedUs(), output: null, error: describeError(error) };
-    }
-    if (isPromiseLike(result)) {
-      controller = new AbortController();
-      const raced = await raceBudget(result, layer.budgetMs, controller);
-      if (raced === TIMED_OUT) return { status: "timeout", durationUs: elapsedUs(), output: null, error: `no answer within ${layer.budgetMs} ms` };
-      result = raced;
-    }
-    const durationUs = elapsedUs();
-    if (durationUs > layer.budgetMs * 1000 && !coldStart) {
-      return { status: "timeout", durationUs, output: null, error: `took ${(durationUs / 1000).toFixed(1)} ms, over its ${layer.budgetMs} ms budget` };
-    }
-    const problem = validateOutput(result, input.text.length, layer.phase === "transform");
-    if (problem) return { status: "malformed", durationUs, output: null, error: problem };
-    return { status: "ok", durationUs, output: result };
+    result = layer.check(budgeted);
   } catch (error) {
-    return { status: "error", durationUs: elapsedUs(), output: null, error: describeError(error) };
+    return { status: "error", durationUs: elapsedUs(start), output: null, error: describeError(error) };
   }
+  if (isPromiseLike(result)) return settle(layer, budgeted, result, start);
+  return finish(layer, result, start, input.text.length, coldStart);
+}
+
+async function settle(layer: Layer, input: BudgetedInput, pending: Promise<LayerOutput>, start: number): Promise<ContainedResult> {
+  try {
+    const raced = await raceBudget(pending, layer.budgetMs, input);
+    if (raced === TIMED_OUT) return { status: "timeout", durationUs: elapsedUs(start), output: null, error: `no answer within ${layer.budgetMs} ms` };
+    return finish(layer, raced, start, input.text.length, false);
+  } catch (error) {
+    return { status: "error", durationUs: elapsedUs(start), output: null, error: describeError(error) };
+  }
+}
+
+/** Holds a layer's answer to its budget and its promised shape. */
+function finish(layer: Layer, output: LayerOutput, start: number, textLength: number, coldStart: boolean): ContainedResult {
+  const durationUs = elapsedUs(start);
+  if (durationUs > layer.budgetMs * 1000 && !coldStart) {
+    return { status: "timeout", durationUs, output: null, error: `took ${(durationUs / 1000).toFixed(1)} ms, over its ${layer.budgetMs} ms budget` };
+  }
+  let problem: string | null;
+  try {
+    problem = validateOutput(output, textLength, layer.phase === "transform");
+  } catch (error) {
+    return { status: "error", durationUs, output: null, error: describeError(error) };
+  }
+  if (problem) return { status: "malformed", durationUs, output: null, error: problem };
+  return { status: "ok", durationUs, output };
+}
+
+function elapsedUs(start: number): number {
+  return Math.round((performance.now() - start) * 1000);
 }
 
 const TIMED_OUT = Symbol("timed out");
 
-function raceBudget<T>(promise: Promise<T>, budgetMs: number, controller: AbortController): Promise<T | typeof TIMED_OUT> {
+function raceBudget<T>(promise: Promise<T>, budgetMs: number, input: BudgetedInput): Promise<T | typeof TIMED_OUT> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      controller.abort(new Error("time budget exhausted"));
+      input.abort(new Error("time budget exhausted"));
       resolve(TIMED_OUT);
     }, budgetMs);
     promise.then(
@@ -80,7 +131,7 @@ function raceBudget<T>(promise: Promise<T>, budgetMs: number, controller: AbortC
   });
 }
 
-function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+export function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === "function";
 }
 

@@ -14,7 +14,7 @@ import { defaultPolicy, resolvePolicy, type LoadedPolicy } from "../policy/load.
 import type { Policy, PolicyInput } from "../policy/schema.js";
 import { builtinLayers } from "../detectors/index.js";
 import { actionForScore, moreSevere, thresholdsFor } from "./actions.js";
-import { runContained, type LayerInputWithoutSignal } from "./contain.js";
+import { isPromiseLike, runContained, type ContainedResult, type LayerInputWithoutSignal } from "./contain.js";
 import { sortableId } from "../util/sortable-id.js";
 import { takeIn } from "./intake.js";
 import { defaultViews, TRUST } from "./layer-input.js";
@@ -74,7 +74,7 @@ export function createGuard(options: GuardOptions = {}): Guard {
     let views: TextViews = defaultViews(original);
     const pendingRedactions: Redaction[] = [];
 
-    const record = (layer: Layer, result: Awaited<ReturnType<typeof runContained>>): void => {
+    const record = (layer: Layer, result: ContainedResult): void => {
       const failed = result.status !== "ok";
       const failureMode = layer.failureMode ?? policy.failureMode;
       const layerFindings: Finding[] = result.output?.findings ?? [];
@@ -124,7 +124,8 @@ export function createGuard(options: GuardOptions = {}): Guard {
       const base = (): LayerInputWithoutSignal => ({ text, original, views, role, trust: TRUST[role], stage, intake, ...(session ? { session } : {}) });
       if (phase === "transform") {
         for (const layer of phaseLayers) {
-          const result = await run(layer, base());
+          const pending = run(layer, base());
+          const result = isPromiseLike(pending) ? await pending : pending;
           record(layer, result);
           if (result.output?.text !== undefined) {
             text = result.output.text;
@@ -134,7 +135,9 @@ export function createGuard(options: GuardOptions = {}): Guard {
         }
       } else {
         const input = base();
-        const results = await Promise.all(phaseLayers.map((layer) => run(layer, input)));
+        // Synchronous layers answer at once; only a phase with an asynchronous layer waits.
+        const pending = phaseLayers.map((layer) => run(layer, input));
+        const results = pending.some(isPromiseLike) ? await Promise.all(pending) : (pending as ContainedResult[]);
         results.forEach((result, index) => record(phaseLayers[index]!, result));
       }
     }

@@ -80,6 +80,25 @@ describe("guard engine", () => {
       });
     }
 
+    it("aborts an asynchronous layer's signal when its budget runs out, so its work (a request to a remote model) stops", async () => {
+      const aborted: unknown[] = [];
+      const waiting = layer(
+        "remote",
+        (input) =>
+          new Promise<LayerOutput>((resolve) => {
+            // Reads the signal only after the check began, as a layer awaiting something first would.
+            setTimeout(() => input.signal.addEventListener("abort", () => aborted.push(input.signal.reason)), 1);
+            setTimeout(() => resolve({ findings: [] }), 5_000).unref();
+          }),
+        { budgetMs: 30 },
+      );
+      const decision = await guardWith([waiting]).check("hello");
+      expect(decision.layers[0]).toMatchObject({ name: "remote", status: "timeout" });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(aborted).toHaveLength(1);
+      expect(String(aborted[0])).toContain("time budget exhausted");
+    });
+
     it("lets the request through, still marked degraded, when the policy fails open", async () => {
       const decision = await guardWith([failures[0]![1]], { failureMode: "open" }).check("hello");
       expect(decision.action).toBe("allow");
