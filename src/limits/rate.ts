@@ -628,8 +628,20 @@ export function scopeValue(scope: LimitScope, subject: LimitSubject): string {
 }
 
 function budgetKey(budget: CompiledBudget, subject: LimitSubject, now: number): string {
-  const date = new Date(now).toISOString();
-  return `${scopeValue(budget.scope, subject)}@${budget.period === "day" ? date.slice(0, 10) : date.slice(0, 7)}`;
+  return `${scopeValue(budget.scope, subject)}@${periodLabel(budget.period, now)}`;
+}
+
+/** The current day (2026-11-21) or month (2026-11) in UTC, formatted once per period rather than per request. */
+const labels = { day: { label: "", from: 0, until: 0 }, month: { label: "", from: 0, until: 0 } };
+function periodLabel(period: "day" | "month", now: number): string {
+  const cached = labels[period];
+  if (now < cached.from || now >= cached.until) {
+    const date = new Date(now);
+    cached.from = period === "day" ? Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()) : Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1);
+    cached.until = periodEnd(period, now);
+    cached.label = date.toISOString().slice(0, period === "day" ? 10 : 7);
+  }
+  return cached.label;
 }
 
 /** Start of the next UTC day or month, in ms. */
