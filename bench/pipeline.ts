@@ -3,7 +3,8 @@
  *   - p50/p99 per call at 200 B, 4 KB and 64 KB of ordinary text and of attack text (target: p99 <= 0.5 ms at 4 KB);
  *   - 1 MB inputs, ordinary and built to make patterns work hard, under a policy whose limits admit them
  *     and whose layer budgets are raised to 2 s, so every layer runs to the end
- *     (target: each finishes in <= 100 ms, growing linearly with size).
+ *     (target: each finishes in <= 100 ms, growing linearly with size); the first, cold call of each is shown
+ *     apart from the steady state.
  * Pass --json FILE to also write the figures as JSON, --disable LAYER to switch a layer off.
  */
 import { writeFileSync } from "node:fs";
@@ -60,14 +61,21 @@ const worst: Array<[string, string]> = [
   ["1 MB Cyrillic homoglyphs", repeatTo("іgnоrе ")],
   ["1 MB chat-template tokens", repeatTo("<|im_start|>system ")],
   ["1 MB punctuation", repeatTo("!?.,;:-_()[]{}<>")],
+  ["1 MB '<' repeated", repeatTo("<")],
   ["1 MB emoji", repeatTo("👨‍👩‍👧‍👦🏳️‍🌈")],
 ];
+// The first call with an input of a new shape runs while V8's optimising compilers are still settling on it
+// (its first three or four calls vary by up to 2x); it is shown on its own, then two more warm-up calls, then
+// seven timed calls: the steady state of a service that sees such input more than once.
 const worstRows: Array<Array<string | number>> = [];
 for (const [label, text] of worst) {
-  const timing = await timeCalls(() => largeGuard.check(text), { runs: 5, warmup: 1 });
+  const started = performance.now();
+  await largeGuard.check(text);
+  const firstUs = (performance.now() - started) * 1000;
+  const timing = await timeCalls(() => largeGuard.check(text), { runs: 7, warmup: 2 });
   const decision = await largeGuard.check(text);
-  worstRows.push([label, fmt(timing.p50), fmt(timing.max), decision.action, decision.degraded ? "yes" : "no"]);
-  results[label] = timing;
+  worstRows.push([label, fmt(firstUs), fmt(timing.p50), fmt(timing.max), decision.action, decision.degraded ? "yes" : "no"]);
+  results[label] = { ...timing, firstUs };
 }
 
 // Where the time goes: each layer's median duration over 50 checks (4 KB) and 5 checks (1 MB) of ordinary text.
@@ -83,8 +91,8 @@ results["per layer"] = Object.fromEntries([...layers4k.keys()].map((name) => [na
 
 console.log(`Input pipeline, default policy (layers: ${defaultGuard.layers.map((l) => l.name).join(", ") || "none"}). ${machine()}\n`);
 console.log(table(["input", "kind", "p50", "p99", "decision", "runs"], rows));
-console.log("\n1 MB inputs (limits raised to admit them; 5 runs each):\n");
-console.log(table(["input", "p50", "max", "decision", "degraded"], worstRows));
+console.log("\n1 MB inputs (limits raised to admit them; first call, then 7 timed calls after 2 more warm-up calls):\n");
+console.log(table(["input", "first call", "p50", "max", "decision", "degraded"], worstRows));
 console.log("\nMedian time per layer, ordinary text (1 MB with earlyExit on: layers after a block are skipped):\n");
 console.log(table(["layer", "4 KB", "1 MB"], layerRows));
 const jsonAt = process.argv.indexOf("--json");
