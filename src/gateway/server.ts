@@ -99,19 +99,24 @@ let requestCounter = 0;
 const nextRequestId = (): string => `${requestIdPrefix}${(++requestCounter).toString(36).padStart(6, "0")}`;
 const MAX_UPSTREAM_BODY = 32 * 1024 * 1024;
 
+/**
+ * The gateway's logger, and the one for its line per request. That line has fixed fields (ids, route,
+ * status, timings, principal, model, action), never a header or a key, so it skips the redaction pass,
+ * which made about 6% of a request's allocations. Both write to one buffered, asynchronous destination
+ * (a synchronous write to a slow pipe would stall every request), flushed at shutdown.
+ */
+function gatewayLoggers(level: string): { logger: Logger; accessLog: Logger } {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const base = { level, base: { service: "bulwark-gateway" } };
+  return {
+    logger: pino({ ...base, redact: { paths: ["req.headers.authorization", "headers.authorization", "*.apiKey"], censor: "[redacted]" } }, destination),
+    accessLog: pino(base, destination),
+  };
+}
+
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const env = options.env ?? process.env;
-  const logger =
-    options.logger ??
-    pino(
-      {
-        level: options.loaded.config.log.level,
-        base: { service: "bulwark-gateway" },
-        redact: { paths: ["req.headers.authorization", "headers.authorization", "*.apiKey"], censor: "[redacted]" },
-      },
-      // Buffered, asynchronous writes: a synchronous write to a slow pipe would stall every request. Flushed at shutdown.
-      pino.destination({ dest: 1, sync: false, minLength: 4096 }),
-    );
+  const { logger, accessLog } = options.logger ? { logger: options.logger, accessLog: options.logger } : gatewayLoggers(options.loaded.config.log.level);
   const store = options.store;
   // The metrics read the writer's stats lazily (at scrape time), so they can be made first.
   const metrics: GatewayMetrics = new GatewayMetrics(() => writer.stats());
@@ -186,7 +191,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       metrics.requests.inc({ route, status: String(status) });
       metrics.requestDuration.observe({ route }, seconds);
       if (options.loaded.config.log.requests && route !== "/metrics" && route !== "/healthz" && route !== "/readyz") {
-        logger.info(
+        accessLog.info(
           {
             reqId: request.id,
             method: request.method,
