@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Decision } from "../guard/types.js";
 import type { WriterStats } from "../store/writer.js";
+import { FastHistogram, type HistogramSeries } from "./histogram.js";
 
 const FAST_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
 const SLOW_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -19,8 +20,9 @@ export class GatewayMetrics {
     labelNames: ["stage", "action", "category"],
     registers: [this.registry],
   });
-  readonly guardDuration = new Histogram({ name: "bulwark_guard_duration_seconds", help: "Guard time per checked text.", labelNames: ["stage"], buckets: FAST_BUCKETS, registers: [this.registry] });
-  readonly layerDuration = new Histogram({ name: "bulwark_layer_duration_seconds", help: "Time per guard layer.", labelNames: ["stage", "layer"], buckets: FAST_BUCKETS, registers: [this.registry] });
+  // Observed for every decision and every layer in it (about thirty times per request): see histogram.ts.
+  readonly guardDuration = new FastHistogram("bulwark_guard_duration_seconds", "Guard time per checked text.", ["stage"], FAST_BUCKETS, this.registry);
+  readonly layerDuration = new FastHistogram("bulwark_layer_duration_seconds", "Time per guard layer.", ["stage", "layer"], FAST_BUCKETS, this.registry);
   readonly layerFailures = new Counter({ name: "bulwark_layer_failures_total", help: "Layers that threw, timed out or returned malformed output.", labelNames: ["layer", "status"], registers: [this.registry] });
   readonly upstreamDuration = new Histogram({ name: "bulwark_upstream_duration_seconds", help: "Time until the upstream's response headers, by status class.", labelNames: ["status"], buckets: SLOW_BUCKETS, registers: [this.registry] });
   readonly upstreamErrors = new Counter({ name: "bulwark_upstream_errors_total", help: "Upstream failures by kind.", labelNames: ["code"], registers: [this.registry] });
@@ -58,24 +60,26 @@ export class GatewayMetrics {
     });
   }
 
-  // Labelled children, looked up once: prom-client hashes a label object on every call otherwise, which showed in profiles.
+  // Labelled children, looked up once (prom-client otherwise validates the label object on every call).
   private readonly decisionChildren = new Map<string, ReturnType<Counter["labels"]>>();
-  private readonly layerChildren = new Map<string, ReturnType<Histogram["labels"]>>();
-  private readonly guardChildren = new Map<string, ReturnType<Histogram["labels"]>>();
+  /** Series by stage, then by layer name: looked up without building a key string. */
+  private readonly layerSeries = new Map<string, Map<string, HistogramSeries>>();
+  private readonly guardSeries = new Map<string, HistogramSeries>();
 
   recordDecision(decision: Decision): void {
     const { stage, action } = decision;
     if (decision.categories.length === 0) this.decisionCounter(stage, action, "none").inc();
     for (const category of decision.categories) this.decisionCounter(stage, action, category).inc();
-    let guard = this.guardChildren.get(stage);
-    if (!guard) this.guardChildren.set(stage, (guard = this.guardDuration.labels({ stage })));
+    let guard = this.guardSeries.get(stage);
+    if (!guard) this.guardSeries.set(stage, (guard = this.guardDuration.labels(stage)));
     guard.observe(decision.latencyUs / 1e6);
+    let layers = this.layerSeries.get(stage);
+    if (!layers) this.layerSeries.set(stage, (layers = new Map()));
     for (const layer of decision.layers) {
       if (layer.status === "skipped") continue;
-      const key = `${stage}\u0000${layer.name}`;
-      let child = this.layerChildren.get(key);
-      if (!child) this.layerChildren.set(key, (child = this.layerDuration.labels({ stage, layer: layer.name })));
-      child.observe(layer.durationUs / 1e6);
+      let series = layers.get(layer.name);
+      if (!series) layers.set(layer.name, (series = this.layerDuration.labels(stage, layer.name)));
+      series.observe(layer.durationUs / 1e6);
       if (layer.status !== "ok") this.layerFailures.inc({ layer: layer.name, status: layer.status });
     }
   }
