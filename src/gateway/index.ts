@@ -4,8 +4,9 @@
  * streamed output (sse.ts, stream-guard.ts), the upstream client (upstream.ts),
  * identities (identity.ts), the admin API (admin.ts), tool-call enforcement
  * and the approval API for agents (agency.ts), configuration (config.ts)
- * and its swappable runtime (runtime.ts), metrics, audit events, and the
- * offline demo upstream (demo-upstream.ts).
+ * and its swappable runtime (runtime.ts), metrics (metrics.ts, with the
+ * allocation-free histogram of the per-layer timings in histogram.ts), audit
+ * events, and the offline demo upstream (demo-upstream.ts).
  * The dashboard's server side (dashboard.ts: /ui and /admin/dashboard/...)
  * also reads threats/ for the policy's coverage, and demo-traffic.ts feeds
  * the offline demo with sample requests.
