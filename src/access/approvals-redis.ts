@@ -14,8 +14,7 @@
  * happens, so there is no `tool.expired` event in this mode.
  */
 import type { Redis } from "ioredis";
-import { sortableId } from "../util/sortable-id.js";
-import type { Approval, ApprovalBackend, ApprovalStatus, DecideResult, HoldRequest } from "./approvals.js";
+import { pendingApproval, type Approval, type ApprovalBackend, type ApprovalStatus, type DecideResult, type HoldRequest } from "./approvals.js";
 
 const HOLD = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -102,19 +101,7 @@ export class RedisApprovals implements ApprovalBackend {
 
   async hold(request: HoldRequest): Promise<Approval | null> {
     const now = this.now();
-    const stored: Stored = {
-      id: `apv_${sortableId()}`,
-      status: "pending",
-      createdAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + this.ttlMs).toISOString(),
-      expiresAtMs: now + this.ttlMs,
-      principal: request.principal,
-      ...(request.requestId ? { requestId: request.requestId } : {}),
-      ...(request.model ? { model: request.model } : {}),
-      call: { ...(request.call.id ? { id: request.call.id } : {}), name: request.call.name, arguments: request.call.arguments },
-      ...(request.effect ? { effect: request.effect } : {}),
-      reason: request.reason,
-    };
+    const stored: Stored = { ...pendingApproval(request, now, this.ttlMs), expiresAtMs: now + this.ttlMs };
     const held = await this.client.eval(
       HOLD,
       3,

@@ -90,19 +90,7 @@ export class ApprovalStore {
   hold(request: HoldRequest): Approval | null {
     this.expire();
     if (this.pendingCount >= this.maxPending) return null;
-    const now = this.now();
-    const approval: Approval = {
-      id: `apv_${sortableId()}`,
-      status: "pending",
-      createdAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + this.ttlMs).toISOString(),
-      principal: request.principal,
-      ...(request.requestId ? { requestId: request.requestId } : {}),
-      ...(request.model ? { model: request.model } : {}),
-      call: { ...(request.call.id ? { id: request.call.id } : {}), name: request.call.name, arguments: request.call.arguments },
-      ...(request.effect ? { effect: request.effect } : {}),
-      reason: request.reason,
-    };
+    const approval = pendingApproval(request, this.now(), this.ttlMs);
     this.approvals.set(approval.id, approval);
     this.pendingCount++;
     this.trim();
@@ -176,6 +164,22 @@ export class ApprovalStore {
  * Where held calls live, as the gateway uses it: in this process (MemoryApprovals) or shared by every replica
  * (RedisApprovals, src/access/approvals-redis.ts). Asynchronous because the shared one is.
  */
+/** A new pending approval for a held call, as every backend records it. */
+export function pendingApproval(request: HoldRequest, now: number, ttlMs: number): Approval {
+  return {
+    id: `apv_${sortableId()}`,
+    status: "pending",
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + ttlMs).toISOString(),
+    principal: request.principal,
+    ...(request.requestId ? { requestId: request.requestId } : {}),
+    ...(request.model ? { model: request.model } : {}),
+    call: { ...(request.call.id ? { id: request.call.id } : {}), name: request.call.name, arguments: request.call.arguments },
+    ...(request.effect ? { effect: request.effect } : {}),
+    reason: request.reason,
+  };
+}
+
 export interface ApprovalBackend {
   /** `memory` or `redis`. */
   readonly kind: "memory" | "redis";
