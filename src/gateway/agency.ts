@@ -28,10 +28,9 @@ import { createAccessControl, type AccessControl, type ToolCallVerdict } from ".
 import type { AccessOptions } from "../policy/access.js";
 import type { SignalEvent } from "../store/types.js";
 import type { EventWriter } from "../store/writer.js";
-import { sortableId } from "../util/sortable-id.js";
 import type { AggregateDecision, ChatRequest } from "./chat.js";
 import { GatewayError, badRequest, type OpenAIErrorBody } from "./errors.js";
-import { adminEvent } from "./events.js";
+import { adminEvent, signalEvent } from "./events.js";
 import type { Principal } from "./identity.js";
 import type { Runtime } from "./runtime.js";
 import { requireAdmin } from "./admin.js";
@@ -120,19 +119,17 @@ export class GatewayAgency {
   }
 
   signal(type: string, severity: SignalEvent["severity"], principal: string, summary: string, detail: SignalEvent["detail"], context?: { route?: string; requestId?: string }): void {
-    const event: SignalEvent = {
-      kind: "signal",
-      id: sortableId(),
-      time: new Date().toISOString(),
-      type,
-      severity,
-      principal,
-      ...(context?.route ? { route: context.route } : {}),
-      ...(context?.requestId ? { requestId: context.requestId } : {}),
-      summary,
-      detail,
-    };
-    this.writer.enqueue(event);
+    this.writer.enqueue(
+      signalEvent({
+        type,
+        severity,
+        principal,
+        ...(context?.route ? { route: context.route } : {}),
+        ...(context?.requestId ? { requestId: context.requestId } : {}),
+        summary,
+        detail,
+      }),
+    );
   }
 }
 

@@ -5,7 +5,7 @@
 import { guessScript } from "../monitor/script.js";
 import { sortableId } from "../util/sortable-id.js";
 import type { Decision, DecidedFinding } from "../guard/types.js";
-import type { AdminEvent, DecisionEvent } from "../store/types.js";
+import type { AdminEvent, DecisionEvent, SignalEvent } from "../store/types.js";
 
 /** Categories whose matched text must never reach the audit trail. */
 const SENSITIVE = new Set<string>(["secret", "pii", "canary_leak", "system_prompt_leak", "exfiltration"]);
@@ -53,6 +53,11 @@ export function decisionEvent(decision: Decision, context: DecisionContext): Dec
     textLength: decision.text.length,
     script: guessScript(decision.text),
   };
+}
+
+/** A signal (tool decision, limit or quarantine change, admin mark) stamped with a fresh id and the time now. */
+export function signalEvent(fields: Omit<SignalEvent, "kind" | "id" | "time">): SignalEvent {
+  return { kind: "signal", id: sortableId(), time: new Date().toISOString(), ...fields };
 }
 
 export function adminEvent(adminId: string, route: string, operation: string, detail: AdminEvent["detail"]): AdminEvent {

@@ -33,11 +33,10 @@ import { countTokens } from "../limits/tokens.js";
 import type { LoadedPolicy } from "../policy/load.js";
 import type { SignalEvent } from "../store/types.js";
 import type { EventWriter } from "../store/writer.js";
-import { sortableId } from "../util/sortable-id.js";
 import type { AggregateDecision, ChatRequest } from "./chat.js";
 import type { GatewayConfig } from "./config.js";
 import { GatewayError, badRequest, type ErrorType } from "./errors.js";
-import { adminEvent } from "./events.js";
+import { adminEvent, signalEvent } from "./events.js";
 import type { Principal } from "./identity.js";
 import type { Runtime } from "./runtime.js";
 import { requireAdmin } from "./admin.js";
@@ -330,19 +329,17 @@ export class GatewayLimits {
   }
 
   private signal(type: string, severity: SignalEvent["severity"], principal: string | undefined, summary: string, detail: SignalEvent["detail"], route?: string, requestId?: string): void {
-    const event: SignalEvent = {
-      kind: "signal",
-      id: sortableId(),
-      time: new Date().toISOString(),
-      type,
-      severity,
-      ...(principal !== undefined ? { principal } : {}),
-      ...(route !== undefined ? { route } : {}),
-      ...(requestId !== undefined ? { requestId } : {}),
-      summary: summary.slice(0, 500),
-      detail,
-    };
-    this.options.writer.enqueue(event);
+    this.options.writer.enqueue(
+      signalEvent({
+        type,
+        severity,
+        ...(principal !== undefined ? { principal } : {}),
+        ...(route !== undefined ? { route } : {}),
+        ...(requestId !== undefined ? { requestId } : {}),
+        summary: summary.slice(0, 500),
+        detail,
+      }),
+    );
   }
 }
 

@@ -17,8 +17,8 @@ import { Monitor, type MonitorClock } from "../monitor/monitor.js";
 import { FALSE_POSITIVE_SIGNAL } from "../monitor/objectives.js";
 import type { EventStore } from "../store/types.js";
 import type { EventWriter } from "../store/writer.js";
-import { sortableId } from "../util/sortable-id.js";
 import { GatewayError, badRequest } from "./errors.js";
+import { signalEvent } from "./events.js";
 import type { Runtime } from "./runtime.js";
 import { requireAdmin } from "./admin.js";
 
@@ -63,18 +63,17 @@ export function attachMonitorLoop(deps: MonitorLoopDependencies): Monitor {
     if (decision.action !== "block") throw new GatewayError(409, "invalid_request_error", "not_blocked", `Decision ${decision.id} was not a block (it was ${decision.action}); only blocks can be marked blocked-but-benign.`);
     const already = await deps.store.searchEvents({ kind: "signal", type: FALSE_POSITIVE_SIGNAL, principal: decision.principal, since: decision.time, limit: 500 });
     if (already.events.some((e) => e.event.kind === "signal" && e.event.detail.decisionId === decision.id)) return { ok: true, alreadyMarked: true };
-    deps.writer.enqueue({
-      kind: "signal",
-      id: sortableId(),
-      time: new Date().toISOString(),
-      type: FALSE_POSITIVE_SIGNAL,
-      severity: "low",
-      principal: decision.principal,
-      route: decision.route,
-      requestId: decision.requestId,
-      summary: `Block of decision ${decision.id} (${decision.categories.join(", ") || "no category"}) marked benign by admin ${adminId}`,
-      detail: { decisionId: decision.id, categories: decision.categories.join(","), score: decision.score, admin: adminId, note: body.data?.note ?? null },
-    });
+    deps.writer.enqueue(
+      signalEvent({
+        type: FALSE_POSITIVE_SIGNAL,
+        severity: "low",
+        principal: decision.principal,
+        route: decision.route,
+        requestId: decision.requestId,
+        summary: `Block of decision ${decision.id} (${decision.categories.join(", ") || "no category"}) marked benign by admin ${adminId}`,
+        detail: { decisionId: decision.id, categories: decision.categories.join(","), score: decision.score, admin: adminId, note: body.data?.note ?? null },
+      }),
+    );
     return { ok: true, alreadyMarked: false };
   });
   monitor.start();
