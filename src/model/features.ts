@@ -1,7 +1,8 @@
 /**
  * The featurizer: one left-to-right pass over the folded text that records
  * - hashed features (character 4-grams over whitespace-collapsed text,
- *   word unigrams and bigrams), each with the position where it ends;
+ *   word unigrams and bigrams), each with the position where it was seen to
+ *   end (the character after a word, or the last one for the text's last word);
  * - lexicon concept hits (multilingual trigger phrases, special-token markers);
  * - per-character bigram surprise under a character-class language model of
  *   benign text, and whitespace tokens that look like optimised gibberish.
@@ -212,7 +213,8 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       tokenLength++;
     }
   }
-  if (wordLen > 0) endWord(wordHash >>> 0, n);
+  // The last word ends at the end of the text: it is placed on the last character, inside the last window.
+  if (wordLen > 0) endWord(wordHash >>> 0, n - 1);
   if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
   return trace;
 }
