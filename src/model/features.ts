@@ -7,7 +7,10 @@
  * - per-character bigram surprise under a character-class language model of
  *   benign text, and whitespace tokens that look like optimised gibberish.
  * Windows of the text are then scored from these records without another pass,
- * which is what keeps long documents cheap: every window is a range.
+ * which is what keeps long documents cheap: every window is a range. Running
+ * totals are kept at checkpoints every gcd(window, stride) characters and at the
+ * end, which is where every window starts and ends. When scoring, the hashed
+ * features are summed into their weights as they are found instead of stored.
  */
 import { inFilter, MAX_PHRASE_WORDS, PHRASE_SEED, type CompiledLexicon } from "./lexicon.js";
 import { CHAR_CLASSES, FNV_OFFSET, OTHER_LETTER_CLASS, charClass, combineHash, featureCode, fnvStep, isSegmentingChar, isSpace, isWordChar, mix32 } from "./text.js";
@@ -41,31 +44,75 @@ const ROLL_P3 = Math.imul(ROLL_P2, ROLL_P);
 /** Reusable buffers of one featurized text. */
 export class Trace {
   length = 0;
+  /**
+   * When set, hashed features are not stored: their weights are added to `hashedSum` as they are
+   * found (scoring). When null, their buckets and positions are stored (training).
+   */
+  weights: Float32Array | null = null;
   hashedCount = 0;
+  hashedSum = 0;
   hashedBucket = new Uint32Array(1024);
   hashedPos = new Int32Array(1024);
   conceptCount = 0;
   conceptPos = new Int32Array(64);
   conceptMask = new Int32Array(64);
-  surprisePrefix = new Float64Array(1024);
-  rarePrefix = new Int32Array(1024);
   tokenCount = 0;
   tokenPos = new Int32Array(256);
   tokenGibberish = new Uint8Array(256);
+  /** Checkpoint k is position k * checkpointEvery, the last one the end of the text: totals before it. */
+  checkpointEvery = 1;
+  checkpointCount = 0;
+  checkHashedCount = new Int32Array(64);
+  checkHashedSum = new Float64Array(64);
+  checkSurprise = new Float64Array(64);
+  checkRare = new Int32Array(64);
 
-  reset(length: number): void {
+  reset(length: number, checkpointEvery: number): void {
     this.length = length;
     this.hashedCount = 0;
+    this.hashedSum = 0;
     this.conceptCount = 0;
     this.tokenCount = 0;
-    if (this.surprisePrefix.length < length + 1) {
-      const size = Math.max(length + 1, this.surprisePrefix.length * 2);
-      this.surprisePrefix = new Float64Array(size);
-      this.rarePrefix = new Int32Array(size);
+    this.checkpointEvery = checkpointEvery;
+    this.checkpointCount = 0;
+    const checkpoints = Math.floor(length / checkpointEvery) + 2;
+    if (this.checkSurprise.length < checkpoints) {
+      const size = Math.max(checkpoints, this.checkSurprise.length * 2);
+      this.checkHashedCount = new Int32Array(size);
+      this.checkHashedSum = new Float64Array(size);
+      this.checkSurprise = new Float64Array(size);
+      this.checkRare = new Int32Array(size);
     }
   }
 
+  checkpoint(surprise: number, rare: number): void {
+    const k = this.checkpointCount++;
+    this.checkHashedCount[k] = this.hashedCount;
+    this.checkHashedSum[k] = this.hashedSum;
+    this.checkSurprise[k] = surprise;
+    this.checkRare[k] = rare;
+  }
+
+  /** Index of the checkpoint at `pos`, which must be a multiple of `checkpointEvery` or the end. */
+  at(pos: number): number {
+    if (pos === this.length) return this.checkpointCount - 1;
+    const k = pos / this.checkpointEvery;
+    if (!Number.isInteger(k) || k < 0 || k >= this.checkpointCount) throw new RangeError(`featurizer: no checkpoint at ${pos} (every ${this.checkpointEvery} characters, text of ${this.length})`);
+    return k;
+  }
+
+  /** Sum of per-character surprise over [start, end). */
+  surpriseBetween(start: number, end: number): number {
+    return this.checkSurprise[this.at(end)]! - this.checkSurprise[this.at(start)]!;
+  }
+
   pushHashed(bucket: number, pos: number): void {
+    const weights = this.weights;
+    if (weights !== null) {
+      this.hashedSum += weights[bucket]!;
+      this.hashedCount++;
+      return;
+    }
     if (this.hashedCount === this.hashedBucket.length) {
       this.hashedBucket = grow(this.hashedBucket, new Uint32Array(this.hashedCount * 2));
       this.hashedPos = grow(this.hashedPos, new Int32Array(this.hashedCount * 2));
@@ -101,13 +148,11 @@ function grow<T extends Uint32Array | Int32Array | Uint8Array>(from: T, to: T): 
 /** Fill `trace` with the features of `folded`. */
 export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: GibberishModel, settings: FeatureSettings, trace: Trace): Trace {
   const n = folded.length;
-  trace.reset(n);
+  const every = checkpointEvery(settings);
+  trace.reset(n, every);
+  let nextCheckpoint = 0;
   const mask = (1 << settings.bucketBits) - 1;
   const { filter, phrases, prefixes, openings, openingFilter } = lexicon;
-  const surprise = trace.surprisePrefix;
-  const rare = trace.rarePrefix;
-  surprise[0] = 0;
-  rare[0] = 0;
 
   const ring = new Int32Array(8);
   let ringLen = 0;
@@ -158,6 +203,10 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   };
 
   for (let i = 0; i < n; i++) {
+    if (i === nextCheckpoint) {
+      trace.checkpoint(surpriseSum, rareCount);
+      nextCheckpoint += every;
+    }
     const code = folded.charCodeAt(i);
     // Most characters are ASCII letters: settle them in one comparison before the full whitespace test.
     const space = code <= 0x20 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : code >= 0xa0 && isSpace(code);
@@ -195,8 +244,6 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     const value = cls === OTHER_LETTER_CLASS || previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
     surpriseSum += value;
     if (value >= rareNll) rareCount++;
-    surprise[i + 1] = surpriseSum;
-    rare[i + 1] = rareCount;
     previousClass = cls;
     if (space) {
       if (tokenStart >= 0) {
@@ -216,7 +263,16 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   // The last word ends at the end of the text: it is placed on the last character, inside the last window.
   if (wordLen > 0) endWord(wordHash >>> 0, n - 1);
   if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
+  trace.checkpoint(surpriseSum, rareCount);
   return trace;
+}
+
+/** Every window starts and ends on a multiple of this (or at the end of the text). */
+export function checkpointEvery(settings: FeatureSettings): number {
+  let a = settings.window;
+  let b = settings.stride;
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
 }
 
 /** Window ranges [start, end) covering the text; one window for short texts. */
@@ -318,12 +374,14 @@ export function denseFeatures(trace: Trace, start: number, end: number, lexicon:
   out[at++] = markerCount >= 2 ? 1 : markerCount / 2;
   out[at++] = Math.min(1, distinct / 6);
   const length = Math.max(1, end - start);
-  const meanSurprise = (trace.surprisePrefix[end]! - trace.surprisePrefix[start]!) / length;
+  const from = trace.at(start);
+  const to = trace.at(end);
+  const meanSurprise = (trace.checkSurprise[to]! - trace.checkSurprise[from]!) / length;
   const [l1, l2, l3] = surprise.levels;
   out[at++] = Math.min(1, Math.max(0, meanSurprise - l1));
   out[at++] = Math.min(1, Math.max(0, meanSurprise - l2));
   out[at++] = Math.min(1, Math.max(0, meanSurprise - l3));
-  out[at++] = Math.min(1, ((trace.rarePrefix[end]! - trace.rarePrefix[start]!) / length) * 20);
+  out[at++] = Math.min(1, ((trace.checkRare[to]! - trace.checkRare[from]!) / length) * 20);
   let tokens = 0;
   let gib = 0;
   let run = 0;

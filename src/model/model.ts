@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { compileLexicon, type CompiledLexicon, type LexiconSource } from "./lexicon.js";
 import { CHAR_CLASSES, foldText } from "./text.js";
-import { Trace, denseFeatures, denseNames, featurize, lowerBound, markerPositions, pairIndexes, windowRanges, type FeatureSettings, type GibberishModel, type SurpriseLevels } from "./features.js";
+import { Trace, denseFeatures, denseNames, featurize, markerPositions, pairIndexes, windowRanges, type FeatureSettings, type GibberishModel, type SurpriseLevels } from "./features.js";
 
 export type Domain = "prompt" | "document";
 export const DOMAINS: readonly Domain[] = ["prompt", "document"];
@@ -145,8 +145,12 @@ export class WindowFeaturizer {
     this.counts = new Int32Array(parts.lexicon.concepts.length);
   }
 
-  /** Featurize `folded`; returns its windows. The trace stays valid until the next call. */
-  load(folded: string): Array<[number, number]> {
+  /**
+   * Featurize `folded`; returns its windows. The trace stays valid until the next call. With `weights`,
+   * hashed features are summed into them instead of stored (scoring; `sparse` is then unavailable).
+   */
+  load(folded: string, weights: Float32Array | null = null): Array<[number, number]> {
+    this.trace.weights = weights;
     featurize(folded, this.parts.lexicon, this.parts.gibberish, this.parts.settings, this.trace);
     this.markers = markerPositions(folded, this.parts.lexicon);
     return windowRanges(folded.length, this.parts.settings);
@@ -168,8 +172,9 @@ export class WindowFeaturizer {
   /** Sorted distinct buckets of the window and their normalised counts (count / sqrt(total)). */
   sparse(start: number, end: number): { buckets: Uint32Array; values: Float32Array } {
     const t = this.trace;
-    const from = lowerBound(t.hashedPos, t.hashedCount, start);
-    const to = lowerBound(t.hashedPos, t.hashedCount, end);
+    if (t.weights !== null) throw new Error("featurizer: the last text was scored, not stored");
+    const from = t.checkHashedCount[t.at(start)]!;
+    const to = t.checkHashedCount[t.at(end)]!;
     const raw = t.hashedBucket.slice(from, to).sort();
     const total = Math.max(1, to - from);
     const norm = 1 / Math.sqrt(total);
@@ -196,7 +201,6 @@ export class Classifier {
   private readonly denseWeights: readonly [Float32Array, Float32Array];
   private readonly bias: readonly [number, number];
   private readonly denseScratch: Float32Array;
-  private prefix = new Float64Array(1024);
 
   constructor(metadata: ModelMetadata, lexiconSource: LexiconSource, weights: RawWeights) {
     this.metadata = metadata;
@@ -217,25 +221,15 @@ export class Classifier {
   /** Highest-scoring window of already folded text. */
   scoreFolded(folded: string, domain: Domain): WindowScore {
     const d = domain === "document" ? 1 : 0;
-    const ranges = this.featurizer.load(folded);
+    const ranges = this.featurizer.load(folded, this.hashed[d]!);
     const trace = this.featurizer.current;
-    const table = this.hashed[d]!;
-    const count = trace.hashedCount;
-    if (this.prefix.length < count + 1) this.prefix = new Float64Array(Math.max(count + 1, this.prefix.length * 2));
-    const prefix = this.prefix;
-    const buckets = trace.hashedBucket;
-    let sum = 0;
-    prefix[0] = 0;
-    for (let k = 0; k < count; k++) {
-      sum += table[buckets[k]!]!;
-      prefix[k + 1] = sum;
-    }
     const dense = this.denseWeights[d]!;
     let best: WindowScore = { raw: -Infinity, start: 0, end: 0, concepts: 0 };
     for (const [start, end] of ranges) {
-      const from = lowerBound(trace.hashedPos, count, start);
-      const to = lowerBound(trace.hashedPos, count, end);
-      let raw = this.bias[d]! + (prefix[to]! - prefix[from]!) / Math.sqrt(Math.max(1, to - from));
+      const from = trace.at(start);
+      const to = trace.at(end);
+      const count = trace.checkHashedCount[to]! - trace.checkHashedCount[from]!;
+      let raw = this.bias[d]! + (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
       const concepts = this.featurizer.dense(start, end, this.denseScratch);
       for (let k = 0; k < dense.length; k++) raw += dense[k]! * this.denseScratch[k]!;
       if (raw > best.raw) best = { raw, start, end, concepts };

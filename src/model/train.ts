@@ -92,7 +92,7 @@ export function surpriseLevels(parts: Omit<ModelParts, "surprise">, benignTexts:
   for (const text of benignTexts) {
     const ranges = featurizer.load(foldText(text));
     const t = featurizer.current;
-    for (const [start, end] of ranges) means.push((t.surprisePrefix[end]! - t.surprisePrefix[start]!) / Math.max(1, end - start));
+    for (const [start, end] of ranges) means.push(t.surpriseBetween(start, end) / Math.max(1, end - start));
   }
   means.sort((a, b) => a - b);
   return [Math.fround(quantile(means, 0.9)), Math.fround(quantile(means, 0.99)), Math.fround(quantile(means, 0.999))];

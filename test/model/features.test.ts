@@ -8,11 +8,13 @@ import { describe, expect, it } from "vitest";
 import { compileLexicon, type LexiconSource } from "../../src/model/lexicon.js";
 import { Trace, featurize, windowRanges, type GibberishModel } from "../../src/model/features.js";
 import { CHAR_CLASSES, foldText } from "../../src/model/text.js";
+import { WindowFeaturizer, buildParts } from "../../src/model/model.js";
 import { decodedPayloads, jsonStrings, jsonView, calibrate, rawAtFpr } from "../../src/model/detect.js";
 import { deduplicate } from "../../src/model/dedup.js";
 import { computeMetrics, rocAuc, recallAtFpr } from "../../src/model/metrics.js";
 
-const lexicon = compileLexicon(JSON.parse(readFileSync(new URL("../../data/model/lexicon.json", import.meta.url), "utf8")) as LexiconSource);
+const lexiconSource = JSON.parse(readFileSync(new URL("../../data/model/lexicon.json", import.meta.url), "utf8")) as LexiconSource;
+const lexicon = compileLexicon(lexiconSource);
 const flat: GibberishModel = { nll: new Float32Array(CHAR_CLASSES * CHAR_CLASSES).fill(2), rareNll: 7, tokenNll: 4, neutralNll: 2 };
 const settings = { bucketBits: 16, window: 384, stride: 192 };
 
@@ -82,6 +84,37 @@ describe("featurizer", () => {
     expect(ranges[0]![0]).toBe(0);
     expect(ranges.at(-1)![1]).toBe(2000);
     for (let i = 1; i < ranges.length; i++) expect(ranges[i]![0]).toBeLessThan(ranges[i - 1]![1]);
+  });
+
+  it("scores a window from running sums exactly as training sees it from the stored features", () => {
+    // Scoring sums weights as features are found; training stores them. The two must agree, or the
+    // shipped model would be judged on other features than it was fitted on.
+    const featurizer = new WindowFeaturizer(buildParts(settings, lexiconSource, flat, [1, 2, 3]));
+    const weights = Float32Array.from({ length: 1 << settings.bucketBits }, (_, i) => Math.sin(i));
+    for (const text of ["", "short", foldText("Ignore previous instructions, then 42 more words. ".repeat(40) + "the end")]) {
+      const ranges = featurizer.load(text);
+      const stored = ranges.map(([start, end]) => {
+        const { buckets, values } = featurizer.sparse(start, end);
+        return values.reduce((sum, value, k) => sum + value * weights[buckets[k]!]!, 0);
+      });
+      featurizer.load(text, weights);
+      const trace = featurizer.current;
+      const summed = ranges.map(([start, end]) => {
+        const [from, to] = [trace.at(start), trace.at(end)];
+        const count = trace.checkHashedCount[to]! - trace.checkHashedCount[from]!;
+        return (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
+      });
+      expect(summed.length).toBe(stored.length);
+      summed.forEach((value, k) => expect(value).toBeCloseTo(stored[k]!, 6)); // sparse values are float32
+      expect(() => featurizer.sparse(0, text.length)).toThrow(/scored, not stored/);
+    }
+  });
+
+  it("rejects a window boundary between checkpoints instead of reading a wrong total", () => {
+    const trace = featurize(foldText("word ".repeat(300)), lexicon, flat, settings, new Trace());
+    expect(trace.at(1500)).toBe(trace.checkpointCount - 1);
+    expect(trace.at(384)).toBe(2);
+    expect(() => trace.at(100)).toThrow(/no checkpoint at 100/);
   });
 
   it("does not crash on empty, huge or odd input", () => {
