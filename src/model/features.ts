@@ -145,6 +145,53 @@ function grow<T extends Uint32Array | Int32Array | Uint8Array>(from: T, to: T): 
   return to;
 }
 
+/**
+ * The word-level half of the featurizer: unigram and bigram features of each finished word, and the
+ * lexicon phrases the last words form. A class rather than a closure, so that the character loop keeps
+ * its own state in registers and every call of `end` has one stable target.
+ */
+class WordRun {
+  private previous = 0;
+  private seen = 0;
+  /** Bit n: the last n words begin some lexicon phrase. */
+  private open = 0;
+  /** tail[n]: hash of the last n words. */
+  private readonly tail = new Uint32Array(MAX_PHRASE_WORDS + 1);
+
+  constructor(
+    private readonly trace: Trace,
+    private readonly lexicon: CompiledLexicon,
+    private readonly mask: number,
+  ) {}
+
+  /** A word ended (`prefixMask`: concepts its prefixes matched); its features are placed at `pos`. */
+  end(hash: number, prefixMask: number, pos: number): void {
+    const { trace, mask, tail } = this;
+    const { filter, phrases, openings, openingFilter } = this.lexicon;
+    trace.pushHashed(mix32(hash ^ SEED_WORD) & mask, pos);
+    if (this.seen > 0) trace.pushHashed(combineHash(this.previous, hash ^ SEED_BIGRAM) & mask, pos);
+    this.previous = hash;
+    this.seen++;
+    // Only runs that open a phrase are extended (longest first, before the shorter tail is overwritten):
+    // most words open none, so this is one hash per word instead of one per possible phrase length.
+    let found = prefixMask;
+    let opened = 0;
+    const open = this.open;
+    for (let length = MAX_PHRASE_WORDS; length >= 1; length--) {
+      if (length > 1 && (open & (1 << (length - 1))) === 0) continue;
+      const key = combineHash(length === 1 ? PHRASE_SEED : tail[length - 1]!, hash);
+      tail[length] = key;
+      if (inFilter(filter, key)) {
+        const bits = phrases.get(key);
+        if (bits !== undefined) found |= bits;
+      }
+      if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && openings.has(key)) opened |= 1 << length;
+    }
+    this.open = opened;
+    if (found !== 0) trace.pushConcept(found, pos);
+  }
+}
+
 /** Fill `trace` with the features of `folded`. */
 export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: GibberishModel, settings: FeatureSettings, trace: Trace): Trace {
   const n = folded.length;
@@ -152,7 +199,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   trace.reset(n, every);
   let nextCheckpoint = 0;
   const mask = (1 << settings.bucketBits) - 1;
-  const { filter, phrases, prefixes, openings, openingFilter } = lexicon;
+  const { filter, prefixes } = lexicon;
 
   const ring = new Int32Array(8);
   let ringLen = 0;
@@ -162,11 +209,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   let wordHash = FNV_OFFSET;
   let wordLen = 0;
   let wordMask = 0;
-  let previousWord = 0;
-  let wordsSeen = 0;
-  // phraseTail[n]: hash of the last n words; bit n of `open`: those words begin some lexicon phrase.
-  const phraseTail = new Uint32Array(MAX_PHRASE_WORDS + 1);
-  let open = 0;
+  const words = new WordRun(trace, lexicon, mask);
 
   let previousClass = 27;
   let surpriseSum = 0;
@@ -175,32 +218,6 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   let tokenSurprise = 0;
   let tokenLength = 0;
   const { nll, rareNll, tokenNll, neutralNll } = gibberish;
-
-  const endWord = (hash: number, pos: number): void => {
-    trace.pushHashed(mix32(hash ^ SEED_WORD) & mask, pos);
-    if (wordsSeen > 0) trace.pushHashed(combineHash(previousWord, hash ^ SEED_BIGRAM) & mask, pos);
-    previousWord = hash;
-    wordsSeen++;
-    // Only runs that open a phrase are extended (longest first, before the shorter tail is overwritten):
-    // most words open none, so this is one hash per word instead of one per possible phrase length.
-    let found = wordMask;
-    let opened = 0;
-    for (let length = MAX_PHRASE_WORDS; length >= 1; length--) {
-      if (length > 1 && (open & (1 << (length - 1))) === 0) continue;
-      const key = combineHash(length === 1 ? PHRASE_SEED : phraseTail[length - 1]!, hash);
-      phraseTail[length] = key;
-      if (inFilter(filter, key)) {
-        const bits = phrases.get(key);
-        if (bits !== undefined) found |= bits;
-      }
-      if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && openings.has(key)) opened |= 1 << length;
-    }
-    open = opened;
-    if (found !== 0) trace.pushConcept(found, pos);
-    wordHash = FNV_OFFSET;
-    wordLen = 0;
-    wordMask = 0;
-  };
 
   for (let i = 0; i < n; i++) {
     if (i === nextCheckpoint) {
@@ -223,8 +240,11 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
 
     // Words, phrases and prefixes.
     if (code >= 0x0e00 && isSegmentingChar(code)) {
-      if (wordLen > 0) endWord(wordHash >>> 0, i);
-      endWord(fnvStep(FNV_OFFSET, code) >>> 0, i);
+      if (wordLen > 0) words.end(wordHash >>> 0, wordMask, i);
+      words.end(fnvStep(FNV_OFFSET, code) >>> 0, 0, i);
+      wordHash = FNV_OFFSET;
+      wordLen = 0;
+      wordMask = 0;
     } else if (isWordChar(code)) {
       wordHash = fnvStep(wordHash, featureCode(code));
       wordLen++;
@@ -236,7 +256,10 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
         }
       }
     } else if (wordLen > 0) {
-      endWord(wordHash >>> 0, i);
+      words.end(wordHash >>> 0, wordMask, i);
+      wordHash = FNV_OFFSET;
+      wordLen = 0;
+      wordMask = 0;
     }
 
     // Character-class surprise and gibberish tokens.
@@ -261,7 +284,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     }
   }
   // The last word ends at the end of the text: it is placed on the last character, inside the last window.
-  if (wordLen > 0) endWord(wordHash >>> 0, n - 1);
+  if (wordLen > 0) words.end(wordHash >>> 0, wordMask, n - 1);
   if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
   trace.checkpoint(surpriseSum, rareCount);
   return trace;
