@@ -50,7 +50,8 @@ export class Trace {
    */
   weights: Float32Array | null = null;
   hashedCount = 0;
-  hashedSum = 0;
+  /** [0]: running sum of the weights of the hashed features (a typed slot: a double field would box every add). */
+  readonly hashedSum = new Float64Array(1);
   hashedBucket = new Uint32Array(1024);
   hashedPos = new Int32Array(1024);
   conceptCount = 0;
@@ -70,7 +71,7 @@ export class Trace {
   reset(length: number, checkpointEvery: number): void {
     this.length = length;
     this.hashedCount = 0;
-    this.hashedSum = 0;
+    this.hashedSum[0] = 0;
     this.conceptCount = 0;
     this.tokenCount = 0;
     this.checkpointEvery = checkpointEvery;
@@ -88,7 +89,7 @@ export class Trace {
   checkpoint(surprise: number, rare: number): void {
     const k = this.checkpointCount++;
     this.checkHashedCount[k] = this.hashedCount;
-    this.checkHashedSum[k] = this.hashedSum;
+    this.checkHashedSum[k] = this.hashedSum[0]!;
     this.checkSurprise[k] = surprise;
     this.checkRare[k] = rare;
   }
@@ -109,7 +110,7 @@ export class Trace {
   pushHashed(bucket: number, pos: number): void {
     const weights = this.weights;
     if (weights !== null) {
-      this.hashedSum += weights[bucket]!;
+      this.hashedSum[0]! += weights[bucket]!;
       this.hashedCount++;
       return;
     }
