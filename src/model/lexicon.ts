@@ -61,6 +61,33 @@ export function wordHashes(folded: string): number[] {
   return hashes;
 }
 
+/** A letter of each script with look-alikes that has no Latin look-alike itself (see foldedForms). */
+const SCRIPT_ANCHORS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\p{Script=Cyrillic}/u, "\u0436"],
+  [/\p{Script=Greek}/u, "\u03bb"],
+];
+
+/**
+ * The folded forms of a lexicon entry as it can appear in folded text. The folded view turns a word made
+ * only of letters with Latin look-alikes (Cyrillic "без", "с", "усі") into Latin when it opens a text or
+ * stands in Latin text, and keeps it in running text of its own script: an entry folded on its own gets
+ * the first form only, so the form inside running text is added, found by folding the entry after a word
+ * of its script.
+ */
+export function foldedForms(entry: string): string[] {
+  const forms = [foldText(entry).trim()];
+  for (const [script, anchor] of SCRIPT_ANCHORS) {
+    if (!script.test(entry)) continue;
+    const prefix = foldText(`${anchor.repeat(12)} `);
+    const inText = foldText(`${anchor.repeat(12)} ${entry}`);
+    if (inText.startsWith(prefix)) {
+      const form = inText.slice(prefix.length).trim();
+      if (!forms.includes(form)) forms.push(form);
+    }
+  }
+  return forms;
+}
+
 export function phraseHash(words: readonly number[]): number {
   let p = PHRASE_SEED;
   for (const w of words) p = combineHash(p, w);
@@ -91,23 +118,33 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
     for (const language of Object.keys(byLanguage).sort()) {
       for (const entry of byLanguage[language]!) {
         const isPrefix = entry.endsWith("*");
-        const folded = foldText(isPrefix ? entry.slice(0, -1) : entry).trim();
-        const words = wordHashes(folded);
-        if (words.length === 0) continue;
-        if (isPrefix && words.length === 1 && folded.length >= (folded.charCodeAt(0) >= 0x370 ? 2 : MIN_PREFIX) && !isSegmentingChar(folded.charCodeAt(0))) {
-          const key = words[0]! ^ PHRASE_SEED;
-          prefixes.set(key, (prefixes.get(key) ?? 0) | bit);
+        for (const folded of foldedForms(isPrefix ? entry.slice(0, -1) : entry)) {
+          let words = wordHashes(folded);
+          if (words.length === 0) throw new Error(`lexicon: ${concept}/${language} entry "${entry}" has no word in it`);
+          if (isPrefix) {
+            // The featurizer matches prefixes within one word only.
+            if (words.length > 1) throw new Error(`lexicon: ${concept}/${language} entry "${entry}": a prefix (*) must be one word; list the phrase's forms instead`);
+            if (folded.length >= (folded.charCodeAt(0) >= 0x370 ? 2 : MIN_PREFIX) && !isSegmentingChar(folded.charCodeAt(0))) {
+              const key = words[0]! ^ PHRASE_SEED;
+              prefixes.set(key, (prefixes.get(key) ?? 0) | bit);
+              setFilter(filter, key);
+              continue;
+            }
+          }
+          if (words.length > MAX_PHRASE_WORDS) {
+            // In scripts written without spaces every character is a word: a long phrase there is matched by its
+            // first MAX_PHRASE_WORDS characters, which are as specific as several words elsewhere.
+            if (!isSegmentingChar(folded.charCodeAt(0))) throw new Error(`lexicon: ${concept}/${language} entry "${entry}" has more than ${MAX_PHRASE_WORDS} words`);
+            words = words.slice(0, MAX_PHRASE_WORDS);
+          }
+          const key = phraseHash(words);
+          phrases.set(key, (phrases.get(key) ?? 0) | bit);
           setFilter(filter, key);
-          continue;
-        }
-        if (words.length > MAX_PHRASE_WORDS) continue;
-        const key = phraseHash(words);
-        phrases.set(key, (phrases.get(key) ?? 0) | bit);
-        setFilter(filter, key);
-        for (let length = 1; length < words.length; length++) {
-          const opening = phraseHash(words.slice(0, length));
-          openings.add(opening);
-          setFilter(openingFilter, opening);
+          for (let length = 1; length < words.length; length++) {
+            const opening = phraseHash(words.slice(0, length));
+            openings.add(opening);
+            setFilter(openingFilter, opening);
+          }
         }
       }
     }
