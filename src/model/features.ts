@@ -425,8 +425,13 @@ export function denseFeatures(trace: Trace, start: number, end: number, lexicon:
 
 /** Positions of special-token markers (chat-template tokens, fake system headers) in the folded text. */
 export function markerPositions(folded: string, lexicon: CompiledLexicon): number[] {
+  const { anchors, anchorOf } = markerAnchors(lexicon.markers);
+  // Most markers hold a character ordinary prose rarely has ('<', '[', ':', '#'...): one search for each such
+  // character rules out every marker that holds it, instead of one search per marker.
+  const present = anchors.map((anchor) => anchor === "" || folded.includes(anchor));
   const found: number[] = [];
-  for (const marker of lexicon.markers) {
+  lexicon.markers.forEach((marker, m) => {
+    if (!present[anchorOf[m]!]) return;
     let from = 0;
     for (;;) {
       const at = folded.indexOf(marker, from);
@@ -434,8 +439,32 @@ export function markerPositions(folded: string, lexicon: CompiledLexicon): numbe
       found.push(at);
       from = at + marker.length;
     }
-  }
+  });
   return found.sort((a, b) => a - b);
+}
+
+interface MarkerAnchors {
+  /** Distinct anchors: a marker's first character that is not a letter, digit or space ("" when it has none). */
+  readonly anchors: readonly string[];
+  /** Per marker, the index of its anchor. */
+  readonly anchorOf: readonly number[];
+}
+
+const anchorsByMarkers = new WeakMap<readonly string[], MarkerAnchors>();
+
+function markerAnchors(markers: readonly string[]): MarkerAnchors {
+  let cached = anchorsByMarkers.get(markers);
+  if (!cached) {
+    const anchors: string[] = [];
+    const anchorOf = markers.map((marker) => {
+      const anchor = [...marker].find((ch) => !/[\p{L}\p{N}\s]/u.test(ch)) ?? "";
+      if (!anchors.includes(anchor)) anchors.push(anchor);
+      return anchors.indexOf(anchor);
+    });
+    cached = { anchors, anchorOf };
+    anchorsByMarkers.set(markers, cached);
+  }
+  return cached;
 }
 
 /** Bigram counts of character classes, for training the gibberish model. */

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compileLexicon, type LexiconSource } from "../../src/model/lexicon.js";
-import { Trace, featurize, windowRanges, type GibberishModel } from "../../src/model/features.js";
+import { Trace, featurize, markerPositions, windowRanges, type GibberishModel } from "../../src/model/features.js";
 import { CHAR_CLASSES, foldText } from "../../src/model/text.js";
 import { WindowFeaturizer, buildParts } from "../../src/model/model.js";
 import { decodedPayloads, jsonStrings, jsonView, calibrate, rawAtFpr } from "../../src/model/detect.js";
@@ -122,6 +122,21 @@ describe("featurizer", () => {
     for (const text of ["", "\u0000\ud800", "a".repeat(200_000), "😀".repeat(1000), "\u202e\u200b"]) {
       expect(() => featurize(text, lexicon, flat, settings, new Trace())).not.toThrow();
     }
+  });
+});
+
+describe("special-token markers", () => {
+  it("finds every marker of the lexicon, those without punctuation too, at its position", () => {
+    const text = lexicon.markers.map((marker) => `some prose before ${marker}`).join(" and ");
+    const positions = markerPositions(text, lexicon);
+    expect(positions.length).toBeGreaterThanOrEqual(lexicon.markers.length);
+    let at = 0;
+    for (const marker of lexicon.markers) {
+      at = text.indexOf(marker, at);
+      expect(positions).toContain(at);
+    }
+    expect(markerPositions("the end of document three, then begin new work", lexicon)).toEqual([4, 32]);
+    expect(markerPositions("plain prose with no markers at all", lexicon)).toEqual([]);
   });
 });
 
