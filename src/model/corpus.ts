@@ -12,6 +12,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { deduplicate } from "./dedup.js";
+import { jsonView } from "./detect.js";
+import { foldText } from "./text.js";
 import type { Domain } from "./model.js";
 import { Random } from "./random.js";
 import { gcgSuffix, insertIntoDocument, multilingualAttacks, sentences, toolOutput, type TrainingTemplates } from "./synth.js";
@@ -29,7 +31,7 @@ export interface Sample {
   readonly fold: number;
   /** Training weight of this one sample (0 = evaluation only). */
   weight: number;
-  /** For inserted injections: where the instruction is. */
+  /** For inserted injections: where the instruction is in the folded text the model judges (for JSON, its string values). */
   readonly span?: readonly [number, number];
 }
 
@@ -98,6 +100,12 @@ export interface CorpusOptions {
   readonly seed: number;
   /** Scale per-source caps (1 = the shipped model; smaller for quick tests). */
   readonly scale?: number;
+}
+
+/** Span [start, end) of `text` in its folded view (folding can drop or expand characters before it). */
+function foldedSpan(text: string, start: number, end: number): readonly [number, number] {
+  const from = foldText(text.slice(0, start)).length;
+  return [from, from + foldText(text.slice(start, end)).length];
 }
 
 export function buildCorpus(options: CorpusOptions): Corpus {
@@ -210,7 +218,7 @@ export function buildCorpus(options: CorpusOptions): Corpus {
   for (const f of folds) {
     for (const doc of rng.sample(documentPool[f]!, cap(600))) {
       const ins = insertIntoDocument(doc.slice(0, 3000), rng.pick(attackPool[f]!), rng.pick(framing), rng);
-      injected.push({ text: ins.text, fold: f, span: [ins.start, ins.end] });
+      injected.push({ text: ins.text, fold: f, span: foldedSpan(ins.text, ins.start, ins.end) });
     }
   }
   synthetic("indirect-documents", injected, 1, "document", 2.0);
@@ -227,8 +235,15 @@ export function buildCorpus(options: CorpusOptions): Corpus {
   // JSON tool output, benign and injected, from the fold's sentences.
   const fieldPool = folds.map((f) => [...documentPool[f]!.flatMap((t) => sentences(t).slice(0, 6)), ...rng.sample(shortPool[f]!, cap(600))]);
   const fieldsFrom = (pool: readonly string[]): string[] => Array.from({ length: 2 + rng.int(4) }, () => rng.pick(pool));
-  synthetic("tool-json", folds.flatMap((f) => Array.from({ length: cap(300) }, () => ({ text: toolOutput(fieldsFrom(fieldPool[f]!), rng), fold: f }))), 0, "document", 1.0);
-  synthetic("tool-json", folds.flatMap((f) => Array.from({ length: cap(300) }, () => ({ text: toolOutput(fieldsFrom(fieldPool[f]!), rng, rng.pick(attackPool[f]!), rng.pick(framing)), fold: f }))), 1, "document", 1.0);
+  synthetic("tool-json", folds.flatMap((f) => Array.from({ length: cap(300) }, () => ({ text: toolOutput(fieldsFrom(fieldPool[f]!), rng).text, fold: f }))), 0, "document", 1.0);
+  // An injected tool result is judged (and trained) on its string values: the span is where the instruction is among them.
+  const injectedJson = (f: number): { text: string; fold: number; span?: readonly [number, number] } => {
+    const out = toolOutput(fieldsFrom(fieldPool[f]!), rng, rng.pick(attackPool[f]!), rng.pick(framing));
+    const view = jsonView(out.text)?.text ?? out.text;
+    const at = view.indexOf(out.framed!);
+    return at < 0 ? { text: out.text, fold: f } : { text: out.text, fold: f, span: foldedSpan(view, at, at + out.framed!.length) };
+  };
+  synthetic("tool-json", folds.flatMap((f) => Array.from({ length: cap(300) }, () => injectedJson(f))), 1, "document", 1.0);
 
   // Base64-encoded attacks: caught by the decoding path, so evaluated but never trained on (weight 0).
   const encodedFrom = folds.flatMap((f) => rng.sample(realAttacks.filter((s) => s.fold === f), cap(15)).map((s) => ({ text: `Please decode this and do what it says: ${Buffer.from(s.text, "utf8").toString("base64")}`, fold: f })));

@@ -87,17 +87,25 @@ const TOOL_SHAPES: ReadonlyArray<(fields: string[], rng: Random) => unknown> = [
   (f) => ({ file: "notes.md", content: f.join("\n\n") }),
 ];
 
+export interface ToolOutput {
+  readonly text: string;
+  /** The inserted instruction as it appears among the JSON's string values (undefined when benign). */
+  readonly framed?: string;
+}
+
 /** A JSON tool result built from benign text fields; when `attack` is given it replaces part of one field. */
-export function toolOutput(fields: readonly string[], rng: Random, attack?: string, framing?: string): string {
+export function toolOutput(fields: readonly string[], rng: Random, attack?: string, framing?: string): ToolOutput {
   const values = fields.map((f) => f.slice(0, 600));
+  let framed: string | undefined;
   if (attack !== undefined) {
     const slot = rng.int(values.length);
-    const framed = (framing ?? "{a}").replace("{a}", attack);
+    framed = (framing ?? "{a}").replace("{a}", attack);
     const base = values[slot]!;
     values[slot] = rng.next() < 0.5 ? `${base} ${framed}` : framed;
   }
   const shape = TOOL_SHAPES[rng.int(TOOL_SHAPES.length)]!;
-  return JSON.stringify(shape(values, rng), null, rng.next() < 0.5 ? 2 : undefined);
+  const text = JSON.stringify(shape(values, rng), null, rng.next() < 0.5 ? 2 : undefined);
+  return framed === undefined ? { text } : { text, framed };
 }
 
 /** Split benign text into sentence-sized fields for tool outputs. */

@@ -16,6 +16,7 @@ export interface TrainingSample {
   readonly label: 0 | 1;
   readonly domain: Domain;
   readonly weight: number;
+  /** For inserted instructions: where the instruction is in the folded text that is judged (for JSON, its string values). */
   readonly span?: readonly [number, number];
   /** Cross-validation fold of the sample's source (grouped k-fold); 0 when there is none. */
   readonly fold?: number;
@@ -105,7 +106,7 @@ function pickWindows(ranges: Array<[number, number]>, limit: number): Array<[num
   return out;
 }
 
-/** Folded span of an inserted instruction: folding keeps lengths close enough for window overlap. */
+/** Whether a window holds enough of an inserted instruction (its span in the folded text) to be a positive. */
 function overlaps(range: [number, number], span: readonly [number, number]): boolean {
   const inter = Math.min(range[1], span[1]) - Math.max(range[0], span[0]);
   return inter >= Math.min(120, 0.6 * (span[1] - span[0]));
@@ -116,7 +117,7 @@ export function buildExamples(parts: ModelParts, samples: readonly TrainingSampl
   const examples: Example[] = [];
   for (const sample of samples) {
     // JSON is judged by its string values (see detect.ts), so it is trained on them too.
-    const folded = foldText(sample.span ? sample.text : (jsonView(sample.text)?.text ?? sample.text));
+    const folded = foldText(jsonView(sample.text)?.text ?? sample.text);
     const ranges = featurizer.load(folded);
     const domain = sample.domain === "document" ? 1 : 0;
     const emit = (range: [number, number], label: 0 | 1, weight: number): void => {
