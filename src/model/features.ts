@@ -86,10 +86,11 @@ export class Trace {
     }
   }
 
-  checkpoint(surprise: number, rare: number): void {
+  /** `charSum`/`charCount`: the character n-grams' share, which the scoring loop sums on its own. */
+  checkpoint(surprise: number, rare: number, charSum: number, charCount: number): void {
     const k = this.checkpointCount++;
-    this.checkHashedCount[k] = this.hashedCount;
-    this.checkHashedSum[k] = this.hashedSum[0]!;
+    this.checkHashedCount[k] = this.hashedCount + charCount;
+    this.checkHashedSum[k] = this.hashedSum[0]! + charSum;
     this.checkSurprise[k] = surprise;
     this.checkRare[k] = rare;
   }
@@ -199,6 +200,9 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   const every = checkpointEvery(settings);
   trace.reset(n, every);
   let nextCheckpoint = 0;
+  const weights = trace.weights;
+  let charSum = 0;
+  let charCount = 0;
   const mask = (1 << settings.bucketBits) - 1;
   const { filter, prefixes } = lexicon;
 
@@ -222,7 +226,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
 
   for (let i = 0; i < n; i++) {
     if (i === nextCheckpoint) {
-      trace.checkpoint(surpriseSum, rareCount);
+      trace.checkpoint(surpriseSum, rareCount, charSum, charCount);
       nextCheckpoint += every;
     }
     const code = folded.charCodeAt(i);
@@ -235,7 +239,14 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       h4 = (Math.imul(h4 - Math.imul(ring[(ringLen - 4) & 7]!, ROLL_P3), ROLL_P) + c) | 0;
       ring[ringLen & 7] = c;
       ringLen++;
-      if (ringLen >= 4) trace.pushHashed(mix32(h4 ^ SEED_CHAR4) & mask, i);
+      if (ringLen >= 4) {
+        const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+        // Scoring sums the weights here, in a register; a sum kept in memory is a store-to-load chain per character.
+        if (weights !== null) {
+          charSum += weights[bucket]!;
+          charCount++;
+        } else trace.pushHashed(bucket, i);
+      }
     }
     previousWasSpace = space;
 
@@ -287,7 +298,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   // The last word ends at the end of the text: it is placed on the last character, inside the last window.
   if (wordLen > 0) words.end(wordHash >>> 0, wordMask, n - 1);
   if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
-  trace.checkpoint(surpriseSum, rareCount);
+  trace.checkpoint(surpriseSum, rareCount, charSum, charCount);
   return trace;
 }
 
