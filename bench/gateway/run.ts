@@ -11,7 +11,8 @@
  * Each server runs in its own process; this process is the load generator. Bounded: a fixed number of
  * requests per phase and a time limit; everything stops by itself.
  * Options: --quick (short phases, for a smoke run), --no-portkey, --rate N, --soak-rate N, --soak-seconds N,
- * --only-soak, --json FILE.
+ * --only-soak, --json FILE, --gateway-flags "FLAGS" (Node/V8 flags for the Bulwark processes, e.g.
+ * "--single-threaded-gc"; see docs/gateway.md).
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -30,6 +31,8 @@ const option = (name: string, fallback: number): number => {
   return index >= 0 ? Number(args[index + 1]) : fallback;
 };
 const QUICK = flag("quick");
+const gatewayFlagsAt = args.indexOf("--gateway-flags");
+const GATEWAY_FLAGS = gatewayFlagsAt >= 0 ? (args[gatewayFlagsAt + 1] ?? "").split(/\s+/).filter(Boolean) : [];
 const RATE = option("rate", 1_000);
 const FIXED_SECONDS = QUICK ? 3 : 10;
 const MAX_SECONDS = QUICK ? 3 : 10;
@@ -232,7 +235,7 @@ async function main(): Promise<void> {
     process.stderr.write(`starting ${name}...\n`);
     const started = await start(
       process.execPath,
-      ["--import", TSX, join(HERE, "serve.ts"), "serve", "--upstream", upstreamUrl, "--key-env", "BENCH_KEY", "--port", "0", "--no-watch", ...extra],
+      [...GATEWAY_FLAGS, "--import", TSX, join(HERE, "serve.ts"), "serve", "--upstream", upstreamUrl, "--key-env", "BENCH_KEY", "--port", "0", "--no-watch", ...extra],
       { BENCH_KEY: KEY },
       /listening on http:\/\/127\.0\.0\.1:(\d+)/,
       join(storeDir, `${name.replace(/\W+/g, "-")}.log`),
@@ -323,7 +326,7 @@ async function main(): Promise<void> {
   const first = samples.slice(0, 2);
   const last = samples.slice(-2);
   const avg = (list: typeof samples, key: "rssMiB" | "heapMiB"): number => list.reduce((sum, s) => sum + s[key], 0) / Math.max(1, list.length);
-  process.stdout.write(`\nGateway benchmark: ${machine()}; load average before the run ${loadBefore.map((l) => l.toFixed(1)).join(" ")}, after ${loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
+  process.stdout.write(`\nGateway benchmark: ${machine()}; load average before the run ${loadBefore.map((l) => l.toFixed(1)).join(" ")}, after ${loadavg().map((l) => l.toFixed(1)).join(" ")}${GATEWAY_FLAGS.length > 0 ? `; Bulwark run with ${GATEWAY_FLAGS.join(" ")}` : ""}\n`);
   process.stdout.write("Bulwark = full default policy (every input and output layer), embedded PGlite event store, one JSON log line per request.\n");
   process.stdout.write(`Fixed rate ${RATE} req/s for ${FIXED_SECONDS} s (open loop; latency from when each request was due); max throughput closed loop, ${CONNECTIONS} connections, ${MAX_SECONDS} s.\n`);
   process.stdout.write("CPU per request: the target process's own CPU time (user + system) during the max-throughput phase, divided by requests served (direct: the upstream itself).\n\n");
