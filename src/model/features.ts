@@ -68,6 +68,22 @@ export class Trace {
   checkSurprise = new Float64Array(64);
   checkRare = new Int32Array(64);
 
+  constructor() {
+    // The buffers are replaced when a longer text needs more room. Assigning each once more here shows V8
+    // from the start that these fields change: otherwise optimised code that read them as constants is
+    // thrown away ("code dependencies") in the middle of the first long text, which then runs unoptimised.
+    this.hashedBucket = new Uint32Array(1024);
+    this.hashedPos = new Int32Array(1024);
+    this.conceptPos = new Int32Array(64);
+    this.conceptMask = new Int32Array(64);
+    this.tokenPos = new Int32Array(256);
+    this.tokenGibberish = new Uint8Array(256);
+    this.checkHashedCount = new Int32Array(64);
+    this.checkHashedSum = new Float64Array(64);
+    this.checkSurprise = new Float64Array(64);
+    this.checkRare = new Int32Array(64);
+  }
+
   reset(length: number, checkpointEvery: number): void {
     this.length = length;
     this.hashedCount = 0;
