@@ -224,17 +224,26 @@ export class Classifier {
     const ranges = this.featurizer.load(folded, this.hashed[d]!);
     const trace = this.featurizer.current;
     const dense = this.denseWeights[d]!;
-    let best: WindowScore = { raw: -Infinity, start: 0, end: 0, concepts: 0 };
-    for (const [start, end] of ranges) {
+    // The best window is kept in locals and returned as one object: no allocation per window.
+    let bestRaw = -Infinity;
+    let bestWindow = 0;
+    let bestConcepts = 0;
+    for (let w = 0; w < ranges.length; w++) {
+      const [start, end] = ranges[w]!;
       const from = trace.at(start);
       const to = trace.at(end);
       const count = trace.checkHashedCount[to]! - trace.checkHashedCount[from]!;
       let raw = this.bias[d]! + (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
       const concepts = this.featurizer.dense(start, end, this.denseScratch);
       for (let k = 0; k < dense.length; k++) raw += dense[k]! * this.denseScratch[k]!;
-      if (raw > best.raw) best = { raw, start, end, concepts };
+      if (raw > bestRaw) {
+        bestRaw = raw;
+        bestWindow = w;
+        bestConcepts = concepts;
+      }
     }
-    return best;
+    const [start, end] = ranges[bestWindow]!;
+    return { raw: bestRaw, start, end, concepts: bestConcepts };
   }
 
   score(text: string, domain: Domain): WindowScore {
