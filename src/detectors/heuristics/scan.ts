@@ -425,7 +425,7 @@ function tryAll(view: string, index: AnchorIndex, hitCount: number, requirementM
  * reported in the order a single walk over every occurrence would find them.
  */
 function tryCapped(view: string, index: AnchorIndex, hitCount: number, requirementMet: Uint8Array, fired: Uint8Array, out: RuleMatch[], skipped: { count: number } | undefined): void {
-  const { rules, lists, listsOfRule, hasRequirement } = index;
+  const { rules, lists, hasRequirement } = index;
   const ruleCount = rules.length;
   const listHits = new Int32Array(lists.length);
   for (let h = 0; h < hitCount; h++) listHits[hitLists[h]!]!++;
@@ -439,32 +439,9 @@ function tryCapped(view: string, index: AnchorIndex, hitCount: number, requireme
   // also its last MAX_ATTEMPTS). `active` rules are due at the occurrences the current walk visits, and
   // `pending` counts the active rules of each list, so an occurrence whose list has none is passed over.
   const headLength = new Int32Array(ruleCount);
-  const active = new Uint8Array(ruleCount);
-  const pending = new Int32Array(lists.length);
   const seen = new Int32Array(ruleCount);
-  const matchedAt = new Int32Array(ruleCount).fill(-1);
-  let activeRules = 0;
-  const activate = (ruleIndex: number): void => {
-    active[ruleIndex] = 1;
-    activeRules++;
-    for (const list of listsOfRule[ruleIndex]!) pending[list]!++;
-  };
-  const retire = (ruleIndex: number): void => {
-    active[ruleIndex] = 0;
-    activeRules--;
-    for (const list of listsOfRule[ruleIndex]!) pending[list]!--;
-  };
-  const attempt = (ruleIndex: number, h: number): boolean => {
-    const regex = rules[ruleIndex]!.sticky;
-    const at = hitPositions[h]!;
-    regex.lastIndex = at;
-    const match = regex.exec(view);
-    if (match === null) return false;
-    fired[ruleIndex] = 1;
-    matchedAt[ruleIndex] = h;
-    out.push({ rule: ruleIndex, start: at, end: at + match[0].length });
-    return true;
-  };
+  const walk = new CappedWalk(index, view, fired, out);
+  const { active, pending, matchedAt } = walk;
   let capped = 0;
   for (let ruleIndex = 0; ruleIndex < ruleCount; ruleIndex++) {
     const count = occurrences[ruleIndex]!;
@@ -472,18 +449,18 @@ function tryCapped(view: string, index: AnchorIndex, hitCount: number, requireme
     const isCapped = count > 2 * MAX_ATTEMPTS;
     if (isCapped) capped++;
     headLength[ruleIndex] = isCapped ? MAX_ATTEMPTS : count;
-    activate(ruleIndex);
+    walk.activate(ruleIndex);
   }
   const matchesBefore = out.length;
 
   // The first attempts (every attempt, for a rule that is not capped).
-  for (let h = 0; h < hitCount && activeRules > 0; h++) {
+  for (let h = 0; h < hitCount && walk.activeRules > 0; h++) {
     const list = hitLists[h]!;
     if (pending[list] === 0) continue;
     for (const ruleIndex of lists[list]!) {
       if (active[ruleIndex] === 0) continue;
       const nth = ++seen[ruleIndex]!;
-      if (attempt(ruleIndex, h) || nth === headLength[ruleIndex]) retire(ruleIndex);
+      if (walk.attempt(ruleIndex, h) || nth === headLength[ruleIndex]) walk.retire(ruleIndex);
     }
   }
 
@@ -495,13 +472,13 @@ function tryCapped(view: string, index: AnchorIndex, hitCount: number, requireme
       if (headLength[ruleIndex] === MAX_ATTEMPTS && occurrences[ruleIndex]! > 2 * MAX_ATTEMPTS && fired[ruleIndex] === 0) {
         skippedHere += occurrences[ruleIndex]! - 2 * MAX_ATTEMPTS;
         seen[ruleIndex] = 0;
-        activate(ruleIndex);
+        walk.activate(ruleIndex);
       }
     }
     if (skipped) skipped.count += skippedHere;
     // Backward: where each one's last MAX_ATTEMPTS occurrences begin.
     let earliest = hitCount;
-    for (let h = hitCount - 1; h >= 0 && activeRules > 0; h--) {
+    for (let h = hitCount - 1; h >= 0 && walk.activeRules > 0; h--) {
       const list = hitLists[h]!;
       if (pending[list] === 0) continue;
       for (const ruleIndex of lists[list]!) {
@@ -509,19 +486,19 @@ function tryCapped(view: string, index: AnchorIndex, hitCount: number, requireme
         if (++seen[ruleIndex]! === MAX_ATTEMPTS) {
           tailStart[ruleIndex] = h;
           earliest = h;
-          retire(ruleIndex);
+          walk.retire(ruleIndex);
         }
       }
     }
     // Forward from the earliest of those: each rule becomes due at its own start.
     const order = [...tailStart.keys()].filter((ruleIndex) => tailStart[ruleIndex]! >= 0).sort((a, b) => tailStart[a]! - tailStart[b]!);
     let next = 0;
-    for (let h = earliest; h < hitCount && (activeRules > 0 || next < order.length); h++) {
-      while (next < order.length && tailStart[order[next]!]! === h) activate(order[next++]!);
+    for (let h = earliest; h < hitCount && (walk.activeRules > 0 || next < order.length); h++) {
+      while (next < order.length && tailStart[order[next]!]! === h) walk.activate(order[next++]!);
       const list = hitLists[h]!;
       if (pending[list] === 0) continue;
       for (const ruleIndex of lists[list]!) {
-        if (active[ruleIndex] === 1 && attempt(ruleIndex, h)) retire(ruleIndex);
+        if (active[ruleIndex] === 1 && walk.attempt(ruleIndex, h)) walk.retire(ruleIndex);
       }
     }
   }
@@ -534,6 +511,55 @@ function tryCapped(view: string, index: AnchorIndex, hitCount: number, requireme
     const place = (match: RuleMatch): number => lists[hitLists[rank(match)]!]!.indexOf(match.rule);
     found.sort((a, b) => rank(a) - rank(b) || place(a) - place(b));
     out.push(...found);
+  }
+}
+
+/**
+ * The rules a capped walk has due (`active`), how many of them each anchor list holds (`pending`, so an
+ * occurrence whose list has none is passed over), and their attempts. A class rather than closures made on
+ * every call, so that its call sites keep one target (V8 deoptimized on each new closure).
+ */
+class CappedWalk {
+  readonly active: Uint8Array;
+  readonly pending: Int32Array;
+  /** Per rule, the occurrence it matched at (-1: none). */
+  readonly matchedAt: Int32Array;
+  activeRules = 0;
+
+  constructor(
+    private readonly index: AnchorIndex,
+    private readonly view: string,
+    private readonly fired: Uint8Array,
+    private readonly out: RuleMatch[],
+  ) {
+    this.active = new Uint8Array(index.rules.length);
+    this.pending = new Int32Array(index.lists.length);
+    this.matchedAt = new Int32Array(index.rules.length).fill(-1);
+  }
+
+  activate(ruleIndex: number): void {
+    this.active[ruleIndex] = 1;
+    this.activeRules++;
+    for (const list of this.index.listsOfRule[ruleIndex]!) this.pending[list]!++;
+  }
+
+  retire(ruleIndex: number): void {
+    this.active[ruleIndex] = 0;
+    this.activeRules--;
+    for (const list of this.index.listsOfRule[ruleIndex]!) this.pending[list]!--;
+  }
+
+  /** Tries the rule at occurrence `h`; records the match. */
+  attempt(ruleIndex: number, h: number): boolean {
+    const regex = this.index.rules[ruleIndex]!.sticky;
+    const at = hitPositions[h]!;
+    regex.lastIndex = at;
+    const match = regex.exec(this.view);
+    if (match === null) return false;
+    this.fired[ruleIndex] = 1;
+    this.matchedAt[ruleIndex] = h;
+    this.out.push({ rule: ruleIndex, start: at, end: at + match[0].length });
+    return true;
   }
 }
 
