@@ -152,7 +152,9 @@ export function buildCorpus(options: CorpusOptions): Corpus {
   const p3 = benign("p3-permissive-prompts");
   const p3Fold = (row: Row): number => hashFold(p3Family(row.source));
   add(p3, 0, "p3-prompts", "prompt", 5000, p3Fold);
-  // The passages of the task prompts double as ordinary documents (encyclopaedic and news prose).
+  // The same task prompts, read as documents: most hold a passage together with its question and an instruction
+  // ("Read the text and answer..."), so this set is ordinary documents that carry instructions, a hard case for
+  // the document domain. (The name says passages; the whole prompts are kept, see docs/model-card.md.)
   add(p3, 0, "p3-passages", "document", 2000, p3Fold);
   add(benign("python-peps"), 0, "python-peps", "document", 3000);
   add(benign("tldr-pages"), 0, "tldr-pages", "document", 1500);
