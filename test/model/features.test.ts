@@ -3,28 +3,15 @@
  * scripts, windows cover long text, and the same text always gives the same
  * features.
  */
-import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileLexicon, type LexiconSource } from "../../src/model/lexicon.js";
-import { Trace, featurize, markerPositions, windowRanges, type GibberishModel } from "../../src/model/features.js";
-import { CHAR_CLASSES, foldText } from "../../src/model/text.js";
+import { concepts, flat, lexicon, lexiconSource, settings } from "./lexicon-fixture.js";
+import { Trace, featurize, markerPositions, windowRanges } from "../../src/model/features.js";
+import { foldText } from "../../src/model/text.js";
 import { WindowFeaturizer, buildParts } from "../../src/model/model.js";
 import { decodedPayloads, jsonStrings, jsonView, calibrate, rawAtFpr } from "../../src/model/detect.js";
 import { deduplicate } from "../../src/model/dedup.js";
 import { computeMetrics, rocAuc, recallAtFpr } from "../../src/model/metrics.js";
-
-const lexiconSource = JSON.parse(readFileSync(new URL("../../data/model/lexicon.json", import.meta.url), "utf8")) as LexiconSource;
-const lexicon = compileLexicon(lexiconSource);
-const flat: GibberishModel = { nll: new Float32Array(CHAR_CLASSES * CHAR_CLASSES).fill(2), rareNll: 7, tokenNll: 4, neutralNll: 2 };
-const settings = { bucketBits: 16, window: 384, stride: 192 };
-
-function concepts(text: string): Set<string> {
-  const trace = featurize(foldText(text), lexicon, flat, settings, new Trace());
-  const found = new Set<string>();
-  for (let k = 0; k < trace.conceptCount; k++) lexicon.concepts.forEach((name, c) => (trace.conceptMask[k]! & (1 << c) ? found.add(name) : undefined));
-  return found;
-}
 
 describe("lexicon", () => {
   it.each([

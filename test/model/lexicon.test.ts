@@ -2,23 +2,10 @@
  * Compiling the trigger lexicon: every entry must be matchable by the featurizer as it walks folded
  * text, and an entry it could never match is an error rather than a silent no-op.
  */
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { concepts } from "./lexicon-fixture.js";
 import { compileLexicon, foldedForms, type LexiconSource } from "../../src/model/lexicon.js";
-import { Trace, featurize, type GibberishModel } from "../../src/model/features.js";
-import { CHAR_CLASSES, foldText } from "../../src/model/text.js";
-
-const source = JSON.parse(readFileSync(new URL("../../data/model/lexicon.json", import.meta.url), "utf8")) as LexiconSource;
-const lexicon = compileLexicon(source);
-const flat: GibberishModel = { nll: new Float32Array(CHAR_CLASSES * CHAR_CLASSES).fill(2), rareNll: 7, tokenNll: 4, neutralNll: 2 };
-const settings = { bucketBits: 16, window: 384, stride: 192 };
-
-function concepts(text: string): Set<string> {
-  const trace = featurize(foldText(text), lexicon, flat, settings, new Trace());
-  const found = new Set<string>();
-  for (let k = 0; k < trace.conceptCount; k++) lexicon.concepts.forEach((name, c) => (trace.conceptMask[k]! & (1 << c) ? found.add(name) : undefined));
-  return found;
-}
+import { foldText } from "../../src/model/text.js";
 
 describe("lexicon compilation", () => {
   it.each([
