@@ -193,7 +193,7 @@ describe("multi-turn escalation in the gateway", () => {
   });
 
   it("reports guard scores climbing across the user turns of one conversation as anomaly.escalation", async () => {
-    const turns = ["Tell me about chemistry.", "Now crescendo one please.", "Go further: crescendo two.", "And finally crescendo three."];
+    const turns = ["What is chemistry?", "Now crescendo one please.", "Go further: crescendo two.", "And finally crescendo three."];
     const messages = turns.flatMap((content, index) => [{ role: "user", content }, ...(index < turns.length - 1 ? [{ role: "assistant", content: "Sure." }] : [])]);
     // Three turns: no run of four yet.
     expect((await post(`${gw.url}/v1/chat/completions`, { model: "echo", messages: messages.slice(0, 5) })).status).toBe(200);
