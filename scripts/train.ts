@@ -57,8 +57,8 @@ const log = (line: string): void => console.error(line);
 
 const started = performance.now();
 // --l2, --epochs and --boost exist for experiments; the shipped model uses the defaults.
-const options = { ...DEFAULT_TRAIN_OPTIONS, l2: numberArg("--l2") ?? DEFAULT_TRAIN_OPTIONS.l2, epochs: numberArg("--epochs") ?? DEFAULT_TRAIN_OPTIONS.epochs, hardNegativeBoost: numberArg("--boost") ?? DEFAULT_TRAIN_OPTIONS.hardNegativeBoost };
-const shipping = !args.includes("--dry") && scale === 1 && options.l2 === DEFAULT_TRAIN_OPTIONS.l2 && options.epochs === DEFAULT_TRAIN_OPTIONS.epochs && options.hardNegativeBoost === DEFAULT_TRAIN_OPTIONS.hardNegativeBoost;
+const options = { ...DEFAULT_TRAIN_OPTIONS, l2: numberArg("--l2") ?? DEFAULT_TRAIN_OPTIONS.l2, epochs: numberArg("--epochs") ?? DEFAULT_TRAIN_OPTIONS.epochs, hardNegativeBoost: numberArg("--boost") ?? DEFAULT_TRAIN_OPTIONS.hardNegativeBoost, hidden: numberArg("--hidden") ?? DEFAULT_TRAIN_OPTIONS.hidden };
+const shipping = !args.includes("--dry") && options.hidden === DEFAULT_TRAIN_OPTIONS.hidden && scale === 1 && options.l2 === DEFAULT_TRAIN_OPTIONS.l2 && options.epochs === DEFAULT_TRAIN_OPTIONS.epochs && options.hardNegativeBoost === DEFAULT_TRAIN_OPTIONS.hardNegativeBoost;
 const corpus = buildCorpus({ datasets, templates, seed: options.seed, scale });
 const samples = corpus.samples;
 log(`corpus: ${samples.length} texts in ${FOLDS} folds`);

@@ -35,6 +35,8 @@ export interface ModelMetadata {
   readonly gibberish: { readonly rareNll: number; readonly tokenNll: number; readonly neutralNll: number };
   /** Hashed weights are stored as int16 times this scale. */
   readonly hashedScale: number;
+  /** Units of the hidden layer over the dense features (absent or 0: none). */
+  readonly hiddenUnits?: number;
   readonly calibration: Readonly<Record<Domain, readonly CalibrationPoint[]>>;
   readonly lexiconSha256: string;
   readonly weightsSha256: string;
@@ -47,6 +49,8 @@ export interface RawWeights {
   readonly dense: readonly [Float32Array, Float32Array];
   readonly bias: readonly [number, number];
   readonly gibberishNll: Float32Array;
+  /** Optional hidden ReLU layer over the dense features: units x dense weights `w`, offsets `c`, output weights `v`. */
+  readonly hidden?: { readonly w: Float32Array; readonly c: Float32Array; readonly v: Float32Array };
 }
 
 export interface WindowScore {
@@ -58,14 +62,18 @@ export interface WindowScore {
   readonly concepts: number;
 }
 
-/** Serialise weights: int16 hashed tables, then float32 dense, bias and gibberish model, little-endian. */
+/**
+ * Serialise weights: int16 hashed tables, then float32 dense, bias and gibberish model, then (when there is
+ * one) the hidden layer's float32 weights, offsets and output weights; little-endian.
+ */
 export function encodeWeights(weights: RawWeights): { bytes: Uint8Array; hashedScale: number } {
   let largest = 0;
   for (const table of weights.hashed) for (let i = 0; i < table.length; i++) largest = Math.max(largest, Math.abs(table[i]!));
   const hashedScale = largest > 0 ? Math.fround(largest / 32767) : 1;
   const buckets = weights.hashed[0].length;
   const denseSize = weights.dense[0].length;
-  const floats = 2 * denseSize + 2 + CHAR_CLASSES * CHAR_CLASSES;
+  const hidden = weights.hidden;
+  const floats = 2 * denseSize + 2 + CHAR_CLASSES * CHAR_CLASSES + (hidden ? hidden.w.length + hidden.c.length + hidden.v.length : 0);
   const view = new DataView(new ArrayBuffer(2 * 2 * buckets + 4 * floats));
   let at = 0;
   for (const table of weights.hashed) {
@@ -82,12 +90,13 @@ export function encodeWeights(weights: RawWeights): { bytes: Uint8Array; hashedS
   writeFloat(weights.bias[0]);
   writeFloat(weights.bias[1]);
   for (let i = 0; i < CHAR_CLASSES * CHAR_CLASSES; i++) writeFloat(weights.gibberishNll[i]!);
+  if (hidden) for (const table of [hidden.w, hidden.c, hidden.v]) for (let i = 0; i < table.length; i++) writeFloat(table[i]!);
   return { bytes: new Uint8Array(view.buffer), hashedScale };
 }
 
-export function decodeWeights(bytes: Uint8Array, bucketBits: number, denseSize: number, hashedScale: number): RawWeights {
+export function decodeWeights(bytes: Uint8Array, bucketBits: number, denseSize: number, hashedScale: number, hiddenUnits = 0): RawWeights {
   const buckets = 1 << bucketBits;
-  const expected = 4 * buckets + 4 * (2 * denseSize + 2 + CHAR_CLASSES * CHAR_CLASSES);
+  const expected = 4 * buckets + 4 * (2 * denseSize + 2 + CHAR_CLASSES * CHAR_CLASSES + hiddenUnits * (denseSize + 2));
   if (bytes.byteLength !== expected) throw new Error(`classifier weights: expected ${expected} bytes, found ${bytes.byteLength}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
@@ -108,7 +117,12 @@ export function decodeWeights(bytes: Uint8Array, bucketBits: number, denseSize: 
   const bias: [number, number] = [readFloat(), readFloat()];
   const gibberishNll = new Float32Array(CHAR_CLASSES * CHAR_CLASSES);
   for (let i = 0; i < gibberishNll.length; i++) gibberishNll[i] = readFloat();
-  return { hashed, dense, bias, gibberishNll };
+  if (hiddenUnits === 0) return { hashed, dense, bias, gibberishNll };
+  const read = (length: number): Float32Array => Float32Array.from({ length }, readFloat);
+  const w = read(hiddenUnits * denseSize);
+  const c = read(hiddenUnits);
+  const v = read(hiddenUnits);
+  return { hashed, dense, bias, gibberishNll, hidden: { w, c, v } };
 }
 
 export function sha256(bytes: Uint8Array | string): string {
@@ -191,6 +205,25 @@ export class WindowFeaturizer {
   }
 }
 
+/** v . relu(w x + c) for the dense features `x`, visiting only the non-zero ones (most are zero). */
+function hiddenLayer(hidden: NonNullable<RawWeights["hidden"]>, x: Float32Array, active: Int32Array): number {
+  const { w, c, v } = hidden;
+  const size = x.length;
+  let count = 0;
+  for (let k = 0; k < size; k++) if (x[k] !== 0) active[count++] = k;
+  let out = 0;
+  for (let h = 0; h < v.length; h++) {
+    const row = h * size;
+    let a = c[h]!;
+    for (let j = 0; j < count; j++) {
+      const k = active[j]!;
+      a += w[row + k]! * x[k]!;
+    }
+    if (a > 0) out += v[h]! * a;
+  }
+  return out;
+}
+
 /** A trained model ready to score text. */
 export class Classifier {
   readonly metadata: ModelMetadata;
@@ -201,6 +234,8 @@ export class Classifier {
   private readonly denseWeights: readonly [Float32Array, Float32Array];
   private readonly bias: readonly [number, number];
   private readonly denseScratch: Float32Array;
+  private readonly hidden: RawWeights["hidden"];
+  private readonly activeScratch: Int32Array;
 
   constructor(metadata: ModelMetadata, lexiconSource: LexiconSource, weights: RawWeights) {
     this.metadata = metadata;
@@ -216,6 +251,9 @@ export class Classifier {
     this.denseWeights = [weights.dense[0], documentDense];
     this.bias = [weights.bias[0], weights.bias[0] + weights.bias[1]];
     this.denseScratch = new Float32Array(this.featurizer.denseSize);
+    this.hidden = weights.hidden;
+    this.activeScratch = new Int32Array(this.featurizer.denseSize);
+    if (this.hidden && this.hidden.w.length !== this.hidden.v.length * this.featurizer.denseSize) throw new Error("classifier: the hidden layer does not match the dense features");
   }
 
   /** Highest-scoring window of already folded text. */
@@ -236,6 +274,7 @@ export class Classifier {
       let raw = this.bias[d]! + (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
       const concepts = this.featurizer.dense(start, end, this.denseScratch);
       for (let k = 0; k < dense.length; k++) raw += dense[k]! * this.denseScratch[k]!;
+      if (this.hidden) raw += hiddenLayer(this.hidden, this.denseScratch, this.activeScratch);
       if (raw > bestRaw) {
         bestRaw = raw;
         bestWindow = w;

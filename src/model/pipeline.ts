@@ -31,6 +31,7 @@ function baseMetadata(parts: ModelParts, options: TrainOptions, modelVersion: st
     denseNames: denseNames(parts.lexicon),
     surpriseLevels: parts.surprise.levels,
     gibberish: { rareNll: parts.gibberish.rareNll, tokenNll: parts.gibberish.tokenNll, neutralNll: parts.gibberish.neutralNll },
+    ...(options.hidden ? { hiddenUnits: options.hidden } : {}),
   };
 }
 

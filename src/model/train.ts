@@ -34,6 +34,8 @@ export interface TrainOptions {
   readonly maxWindows: number;
   /** Weight multiplier for benign texts that hit two or more trigger concepts (hard negatives). */
   readonly hardNegativeBoost: number;
+  /** Units of a hidden ReLU layer over the dense features, added to the linear score (0: none). */
+  readonly hidden?: number;
 }
 
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
@@ -45,6 +47,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   domainL2: 1e-4,
   maxWindows: 12,
   hardNegativeBoost: 3,
+  hidden: 16,
 };
 
 interface Example {
@@ -207,6 +210,16 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
   const denseG: [Float32Array, Float32Array] = [new Float32Array(denseSize), new Float32Array(denseSize)];
   const bias = [0, 0];
   const biasG = [0, 0];
+  // Hidden layer over the dense features (shared by both domains): z += v . relu(W x + c).
+  const units = options.hidden ?? 0;
+  const init = new Random(options.seed ^ 0x5bd1e995);
+  const hw = Float32Array.from({ length: units * denseSize }, () => (init.next() - 0.5) * 0.2);
+  const hc = new Float32Array(units);
+  const hv = Float32Array.from({ length: units }, () => (init.next() - 0.5) * 0.2);
+  const hwG = new Float32Array(units * denseSize);
+  const hcG = new Float32Array(units);
+  const hvG = new Float32Array(units);
+  const act = new Float32Array(units);
   const rng = new Random(options.seed);
   const order = examples.map((_, i) => i);
   const eps = 1e-8;
@@ -223,6 +236,12 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
         z += (hashed[0][b]! + (d ? hashed[1][b]! : 0)) * e.values[k]!;
       }
       for (let k = 0; k < denseSize; k++) z += (dense[0][k]! + (d ? dense[1][k]! : 0)) * e.dense[k]!;
+      for (let h = 0; h < units; h++) {
+        let a = hc[h]!;
+        for (let k = 0; k < denseSize; k++) a += hw[h * denseSize + k]! * e.dense[k]!;
+        act[h] = a > 0 ? a : 0;
+        z += hv[h]! * act[h]!;
+      }
       const p = sigmoid(z);
       const w = e.weight * scale[e.label]!;
       loss += w * -Math.log(e.label ? Math.max(p, 1e-12) : Math.max(1 - p, 1e-12));
@@ -249,11 +268,29 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
         biasG[t]! += g * g;
         bias[t]! -= (lr * g) / Math.sqrt(biasG[t]! + eps);
       }
+      for (let h = 0; h < units; h++) {
+        const a = act[h]!;
+        const back = a > 0 ? g * hv[h]! : 0;
+        const gv = g * a + options.l2 * hv[h]!;
+        hvG[h]! += gv * gv;
+        hv[h]! -= (lr * gv) / Math.sqrt(hvG[h]! + eps);
+        if (back === 0) continue;
+        for (let k = 0; k < denseSize; k++) {
+          const x = e.dense[k]!;
+          if (x === 0) continue;
+          const at = h * denseSize + k;
+          const gw = back * x + options.l2 * hw[at]!;
+          hwG[at]! += gw * gw;
+          hw[at]! -= (lr * gw) / Math.sqrt(hwG[at]! + eps);
+        }
+        hcG[h]! += back * back;
+        hc[h]! -= (lr * back) / Math.sqrt(hcG[h]! + eps);
+      }
     }
     log(`epoch ${epoch + 1}/${options.epochs}: weighted loss ${(loss / Math.max(1, examples.length)).toFixed(4)}`);
   }
   return {
-    weights: { hashed, dense, bias: [Math.fround(bias[0]!), Math.fround(bias[1]!)], gibberishNll: prepared.parts.gibberish.nll },
+    weights: { hashed, dense, bias: [Math.fround(bias[0]!), Math.fround(bias[1]!)], gibberishNll: prepared.parts.gibberish.nll, ...(units > 0 ? { hidden: { w: hw, c: hc, v: hv } } : {}) },
     windows: examples.length,
   };
 }

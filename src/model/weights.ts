@@ -31,7 +31,7 @@ export function loadClassifier(dir: string): Classifier {
   const lexiconText = readFileSync(join(dir, LEXICON_FILE), "utf8");
   if (sha256(bytes) !== metadata.weightsSha256) throw new Error("classifier: weights do not match their metadata (sha256)");
   if (sha256(lexiconText) !== metadata.lexiconSha256) throw new Error("classifier: lexicon does not match the weights (sha256)");
-  const weights = decodeWeights(bytes, metadata.settings.bucketBits, metadata.denseNames.length, metadata.hashedScale);
+  const weights = decodeWeights(bytes, metadata.settings.bucketBits, metadata.denseNames.length, metadata.hashedScale, metadata.hiddenUnits ?? 0);
   return new Classifier(metadata, JSON.parse(lexiconText) as LexiconSource, weights);
 }
 
