@@ -3,7 +3,8 @@
  *
  * A text is featurized once; each window of it is scored as
  *   bias + (sum of hashed-feature weights in the window) / sqrt(feature count)
- *        + dense weights . dense features of the window
+ *        + dense weights . dense features x of the window
+ *        + v . relu(W x + c)   (a small hidden layer over the same dense features)
  * and the text's score is its highest-scoring window, so an instruction hidden
  * in the middle of a long document is judged on its own rather than averaged
  * away. There are two domains: `prompt` (user, system and assistant messages)
