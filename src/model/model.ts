@@ -206,13 +206,16 @@ export class WindowFeaturizer {
   }
 }
 
-/** v . relu(w x + c) for the dense features `x`, visiting only the non-zero ones (most are zero). */
-function hiddenLayer(hidden: NonNullable<RawWeights["hidden"]>, x: Float32Array, active: Int32Array): number {
+/**
+ * `sum` plus v . relu(w x + c) for the dense features `x`, visiting only the non-zero ones (most are zero);
+ * `active` is scratch of x's length. Training passes `activations` to get relu(w x + c) back for its gradient.
+ */
+export function hiddenLayer(hidden: NonNullable<RawWeights["hidden"]>, x: Float32Array, active: Int32Array, sum: number, activations?: Float32Array): number {
   const { w, c, v } = hidden;
   const size = x.length;
   let count = 0;
   for (let k = 0; k < size; k++) if (x[k] !== 0) active[count++] = k;
-  let out = 0;
+  let out = sum;
   for (let h = 0; h < v.length; h++) {
     const row = h * size;
     let a = c[h]!;
@@ -220,6 +223,7 @@ function hiddenLayer(hidden: NonNullable<RawWeights["hidden"]>, x: Float32Array,
       const k = active[j]!;
       a += w[row + k]! * x[k]!;
     }
+    if (activations) activations[h] = a > 0 ? a : 0;
     if (a > 0) out += v[h]! * a;
   }
   return out;
@@ -275,7 +279,7 @@ export class Classifier {
       let raw = this.bias[d]! + (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
       const concepts = this.featurizer.dense(start, end, this.denseScratch);
       for (let k = 0; k < dense.length; k++) raw += dense[k]! * this.denseScratch[k]!;
-      if (this.hidden) raw += hiddenLayer(this.hidden, this.denseScratch, this.activeScratch);
+      if (this.hidden) raw = hiddenLayer(this.hidden, this.denseScratch, this.activeScratch, raw);
       if (raw > bestRaw) {
         bestRaw = raw;
         bestWindow = w;

@@ -6,7 +6,7 @@
 import { CHAR_CLASSES } from "./text.js";
 import { countClassBigrams, type FeatureSettings, type GibberishModel } from "./features.js";
 import type { LexiconSource } from "./lexicon.js";
-import { buildParts, DOMAINS, WindowFeaturizer, type Domain, type ModelParts, type RawWeights } from "./model.js";
+import { buildParts, DOMAINS, WindowFeaturizer, hiddenLayer, type Domain, type ModelParts, type RawWeights } from "./model.js";
 import { jsonView } from "./detect.js";
 import { Random } from "./random.js";
 import { foldText } from "./text.js";
@@ -220,6 +220,8 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
   const hcG = new Float32Array(units);
   const hvG = new Float32Array(units);
   const act = new Float32Array(units);
+  const hidden = { w: hw, c: hc, v: hv };
+  const active = new Int32Array(denseSize);
   const rng = new Random(options.seed);
   const order = examples.map((_, i) => i);
   const eps = 1e-8;
@@ -236,12 +238,7 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
         z += (hashed[0][b]! + (d ? hashed[1][b]! : 0)) * e.values[k]!;
       }
       for (let k = 0; k < denseSize; k++) z += (dense[0][k]! + (d ? dense[1][k]! : 0)) * e.dense[k]!;
-      for (let h = 0; h < units; h++) {
-        let a = hc[h]!;
-        for (let k = 0; k < denseSize; k++) a += hw[h * denseSize + k]! * e.dense[k]!;
-        act[h] = a > 0 ? a : 0;
-        z += hv[h]! * act[h]!;
-      }
+      if (units > 0) z = hiddenLayer(hidden, e.dense, active, z, act);
       const p = sigmoid(z);
       const w = e.weight * scale[e.label]!;
       loss += w * -Math.log(e.label ? Math.max(p, 1e-12) : Math.max(1 - p, 1e-12));
@@ -290,7 +287,7 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
     log(`epoch ${epoch + 1}/${options.epochs}: weighted loss ${(loss / Math.max(1, examples.length)).toFixed(4)}`);
   }
   return {
-    weights: { hashed, dense, bias: [Math.fround(bias[0]!), Math.fround(bias[1]!)], gibberishNll: prepared.parts.gibberish.nll, ...(units > 0 ? { hidden: { w: hw, c: hc, v: hv } } : {}) },
+    weights: { hashed, dense, bias: [Math.fround(bias[0]!), Math.fround(bias[1]!)], gibberishNll: prepared.parts.gibberish.nll, ...(units > 0 ? { hidden } : {}) },
     windows: examples.length,
   };
 }
