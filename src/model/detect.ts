@@ -204,7 +204,10 @@ export interface OperatingPoint {
 
 /** Raw score reached by a fraction `fpr` of benign calibration inputs (linear between stored points). */
 export function rawAtFpr(points: readonly CalibrationPoint[], fpr: number): number {
-  const sorted = [...points].sort((a, b) => a.fpr - b.fpr);
+  // Stored points are in FPR order: sort (a copy) only when they are not, so scoring allocates nothing here.
+  let ordered = true;
+  for (let i = 1; i < points.length; i++) if (points[i]!.fpr < points[i - 1]!.fpr) ordered = false;
+  const sorted = ordered ? points : [...points].sort((a, b) => a.fpr - b.fpr);
   if (sorted.length === 0) return 0;
   if (fpr <= sorted[0]!.fpr) return sorted[0]!.raw;
   for (let i = 1; i < sorted.length; i++) {

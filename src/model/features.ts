@@ -174,7 +174,7 @@ class WordRun {
   /** Bit n: the last n words begin some lexicon phrase. */
   private open = 0;
   /** tail[n]: hash of the last n words. */
-  private readonly tail = new Uint32Array(MAX_PHRASE_WORDS + 1);
+  private readonly tail = new Int32Array(MAX_PHRASE_WORDS + 1);
 
   constructor(
     private readonly trace: Trace,
@@ -182,7 +182,11 @@ class WordRun {
     private readonly mask: number,
   ) {}
 
-  /** A word ended (`prefixMask`: concepts its prefixes matched); its features are placed at `pos`. */
+  /**
+   * A word ended (`prefixMask`: concepts its prefixes matched); its features are placed at `pos`. Hashes here
+   * are signed 32-bit integers: an unsigned one of 2^31 or more, passed to a call or stored in a field or a
+   * Map key, would be boxed as a heap number (an allocation per word).
+   */
   end(hash: number, prefixMask: number, pos: number): void {
     const { trace, mask, tail } = this;
     const { filter, phrases, openings, openingFilter } = this.lexicon;
@@ -197,7 +201,7 @@ class WordRun {
     const open = this.open;
     for (let length = MAX_PHRASE_WORDS; length >= 1; length--) {
       if (length > 1 && (open & (1 << (length - 1))) === 0) continue;
-      const key = combineHash(length === 1 ? PHRASE_SEED : tail[length - 1]!, hash);
+      const key = combineHash(length === 1 ? PHRASE_SEED : tail[length - 1]!, hash) | 0;
       tail[length] = key;
       if (inFilter(filter, key)) {
         const bits = phrases.get(key);
@@ -268,8 +272,8 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
 
     // Words, phrases and prefixes.
     if (code >= 0x0e00 && isSegmentingChar(code)) {
-      if (wordLen > 0) words.end(wordHash >>> 0, wordMask, i);
-      words.end(fnvStep(FNV_OFFSET, code) >>> 0, 0, i);
+      if (wordLen > 0) words.end(wordHash, wordMask, i);
+      words.end(fnvStep(FNV_OFFSET, code), 0, i);
       wordHash = FNV_OFFSET;
       wordLen = 0;
       wordMask = 0;
@@ -277,14 +281,14 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       wordHash = fnvStep(wordHash, featureCode(code));
       wordLen++;
       if (wordLen >= 2) {
-        const key = (wordHash >>> 0) ^ PHRASE_SEED;
+        const key = wordHash ^ PHRASE_SEED;
         if (inFilter(filter, key)) {
           const bits = prefixes.get(key);
           if (bits !== undefined) wordMask |= bits;
         }
       }
     } else if (wordLen > 0) {
-      words.end(wordHash >>> 0, wordMask, i);
+      words.end(wordHash, wordMask, i);
       wordHash = FNV_OFFSET;
       wordLen = 0;
       wordMask = 0;
@@ -312,7 +316,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     }
   }
   // The last word ends at the end of the text: it is placed on the last character, inside the last window.
-  if (wordLen > 0) words.end(wordHash >>> 0, wordMask, n - 1);
+  if (wordLen > 0) words.end(wordHash, wordMask, n - 1);
   if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
   trace.checkpoint(surpriseSum, rareCount, charSum, charCount);
   return trace;
@@ -326,16 +330,20 @@ export function checkpointEvery(settings: FeatureSettings): number {
   return a;
 }
 
-/** Window ranges [start, end) covering the text; one window for short texts. */
+/** Number of windows covering a text of `length`: one for short texts, else one every `stride` until one reaches the end. */
+export function windowCount(length: number, settings: FeatureSettings): number {
+  if (length <= Math.floor(settings.window * 1.25)) return 1;
+  return Math.ceil((length - settings.window) / settings.stride) + 1;
+}
+
+/** End (exclusive) of window `k` of a text of `length`; window k starts at k * stride. */
+export function windowEnd(k: number, length: number, settings: FeatureSettings): number {
+  return length <= Math.floor(settings.window * 1.25) ? length : Math.min(length, k * settings.stride + settings.window);
+}
+
+/** Window ranges [start, end) covering the text (windowCount of them). */
 export function windowRanges(length: number, settings: FeatureSettings): Array<[number, number]> {
-  if (length <= Math.floor(settings.window * 1.25)) return [[0, length]];
-  const ranges: Array<[number, number]> = [];
-  for (let start = 0; ; start += settings.stride) {
-    const end = Math.min(length, start + settings.window);
-    ranges.push([start, end]);
-    if (end >= length) break;
-  }
-  return ranges;
+  return Array.from({ length: windowCount(length, settings) }, (_, k): [number, number] => [k * settings.stride, windowEnd(k, length, settings)]);
 }
 
 /** First index in `positions[0..count)` whose value is >= `value`. */
@@ -428,10 +436,10 @@ export function denseFeatures(trace: Trace, start: number, end: number, lexicon:
   const from = trace.at(start);
   const to = trace.at(end);
   const meanSurprise = (trace.checkSurprise[to]! - trace.checkSurprise[from]!) / length;
-  const [l1, l2, l3] = surprise.levels;
-  out[at++] = Math.min(1, Math.max(0, meanSurprise - l1));
-  out[at++] = Math.min(1, Math.max(0, meanSurprise - l2));
-  out[at++] = Math.min(1, Math.max(0, meanSurprise - l3));
+  const levels = surprise.levels;
+  out[at++] = Math.min(1, Math.max(0, meanSurprise - levels[0]));
+  out[at++] = Math.min(1, Math.max(0, meanSurprise - levels[1]));
+  out[at++] = Math.min(1, Math.max(0, meanSurprise - levels[2]));
   out[at++] = Math.min(1, ((trace.checkRare[to]! - trace.checkRare[from]!) / length) * 20);
   let tokens = 0;
   let gib = 0;

@@ -44,20 +44,20 @@ export function wordHashes(folded: string): number[] {
   for (let i = 0; i < folded.length; i++) {
     const code = folded.charCodeAt(i);
     if (isSegmentingChar(code)) {
-      if (inWord) hashes.push(h >>> 0);
-      hashes.push(fnvStep(FNV_OFFSET, code) >>> 0);
+      if (inWord) hashes.push(h);
+      hashes.push(fnvStep(FNV_OFFSET, code));
       inWord = false;
       h = FNV_OFFSET;
     } else if (isWordChar(code)) {
       h = fnvStep(h, featureCode(code));
       inWord = true;
     } else if (inWord) {
-      hashes.push(h >>> 0);
+      hashes.push(h);
       h = FNV_OFFSET;
       inWord = false;
     }
   }
-  if (inWord) hashes.push(h >>> 0);
+  if (inWord) hashes.push(h);
   return hashes;
 }
 
@@ -88,10 +88,11 @@ export function foldedForms(entry: string): string[] {
   return forms;
 }
 
+/** Hash of a run of words, as a signed 32-bit integer (like every hash the featurizer passes around). */
 export function phraseHash(words: readonly number[]): number {
   let p = PHRASE_SEED;
   for (const w of words) p = combineHash(p, w);
-  return p;
+  return p | 0;
 }
 
 function setFilter(filter: Uint8Array, key: number): void {

@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { compileLexicon, type CompiledLexicon, type LexiconSource } from "./lexicon.js";
 import { CHAR_CLASSES, foldText } from "./text.js";
-import { Trace, denseFeatures, denseNames, featurize, markerPositions, pairIndexes, windowRanges, type FeatureSettings, type GibberishModel, type SurpriseLevels } from "./features.js";
+import { Trace, denseFeatures, denseNames, featurize, markerPositions, pairIndexes, windowCount, windowEnd, windowRanges, type FeatureSettings, type GibberishModel, type SurpriseLevels } from "./features.js";
 
 export type Domain = "prompt" | "document";
 export const DOMAINS: readonly Domain[] = ["prompt", "document"];
@@ -165,10 +165,15 @@ export class WindowFeaturizer {
    * hashed features are summed into them instead of stored (scoring; `sparse` is then unavailable).
    */
   load(folded: string, weights: Float32Array | null = null): Array<[number, number]> {
+    this.featurize(folded, weights);
+    return windowRanges(folded.length, this.parts.settings);
+  }
+
+  /** `load` without building the list of windows (scoring walks them with windowCount/windowEnd). */
+  featurize(folded: string, weights: Float32Array | null): void {
     this.trace.weights = weights;
     featurize(folded, this.parts.lexicon, this.parts.gibberish, this.parts.settings, this.trace);
     this.markers = markerPositions(folded, this.parts.lexicon);
-    return windowRanges(folded.length, this.parts.settings);
   }
 
   get current(): Trace {
@@ -264,15 +269,19 @@ export class Classifier {
   /** Highest-scoring window of already folded text. */
   scoreFolded(folded: string, domain: Domain): WindowScore {
     const d = domain === "document" ? 1 : 0;
-    const ranges = this.featurizer.load(folded, this.hashed[d]!);
+    this.featurizer.featurize(folded, this.hashed[d]!);
+    const { settings } = this.parts;
+    const length = folded.length;
+    const windows = windowCount(length, settings);
     const trace = this.featurizer.current;
     const dense = this.denseWeights[d]!;
     // The best window is kept in locals and returned as one object: no allocation per window.
     let bestRaw = -Infinity;
     let bestWindow = 0;
     let bestConcepts = 0;
-    for (let w = 0; w < ranges.length; w++) {
-      const [start, end] = ranges[w]!;
+    for (let w = 0; w < windows; w++) {
+      const start = w * settings.stride;
+      const end = windowEnd(w, length, settings);
       const from = trace.at(start);
       const to = trace.at(end);
       const count = trace.checkHashedCount[to]! - trace.checkHashedCount[from]!;
@@ -286,8 +295,7 @@ export class Classifier {
         bestConcepts = concepts;
       }
     }
-    const [start, end] = ranges[bestWindow]!;
-    return { raw: bestRaw, start, end, concepts: bestConcepts };
+    return { raw: bestRaw, start: bestWindow * settings.stride, end: windowEnd(bestWindow, length, settings), concepts: bestConcepts };
   }
 
   score(text: string, domain: Domain): WindowScore {
