@@ -14,7 +14,7 @@ import { defaultPolicy, resolvePolicy, type LoadedPolicy } from "../policy/load.
 import type { Policy, PolicyInput } from "../policy/schema.js";
 import { builtinLayers } from "../detectors/index.js";
 import { actionForScore, moreSevere, thresholdsFor } from "./actions.js";
-import { isPromiseLike, runContained, type ContainedResult, type LayerInputWithoutSignal } from "./contain.js";
+import { isPromiseLike, startContained, type ContainedResult, type LayerInputWithoutSignal } from "./contain.js";
 import { sortableId } from "../util/sortable-id.js";
 import { takeIn } from "./intake.js";
 import { defaultViews, TRUST } from "./layer-input.js";
@@ -51,11 +51,12 @@ export function createGuard(options: GuardOptions = {}): Guard {
   };
 
   const hasRun = new WeakSet<Layer>();
-  const run = (layer: Layer, input: LayerInputWithoutSignal): ReturnType<typeof runContained> => {
+  const start = (layer: Layer, input: LayerInputWithoutSignal): ReturnType<typeof startContained> => {
     const coldStart = !hasRun.has(layer);
     hasRun.add(layer);
-    return runContained(layer, input, coldStart);
+    return startContained(layer, input, coldStart);
   };
+  const run = (layer: Layer, input: LayerInputWithoutSignal): ContainedResult | Promise<ContainedResult> => start(layer, input)();
   let warmedUp: Promise<void> | undefined;
   const warmUp = (): Promise<void> => (warmedUp ??= Promise.all(layers.map((layer) => layer.warmUp?.())).then(() => undefined));
 
@@ -135,8 +136,12 @@ export function createGuard(options: GuardOptions = {}): Guard {
         }
       } else {
         const input = base();
-        // Synchronous layers answer at once; only a phase with an asynchronous layer waits.
-        const pending = phaseLayers.map((layer) => run(layer, input));
+        // Layers that hand work to another thread start first, so that it runs while the others do, and are
+        // collected (and held to their budgets) after them. Synchronous layers answer at once; only a phase
+        // with an asynchronous layer waits.
+        const offloaded = phaseLayers.map((layer) => (layer.offloads ? start(layer, input) : null));
+        const inPlace = phaseLayers.map((layer, i) => (offloaded[i] ? null : run(layer, input)));
+        const pending = inPlace.map((result, i) => result ?? offloaded[i]!());
         const results = pending.some(isPromiseLike) ? await Promise.all(pending) : (pending as ContainedResult[]);
         results.forEach((result, index) => record(phaseLayers[index]!, result));
       }

@@ -102,6 +102,11 @@ export interface Layer {
   readonly failureMode?: FailureMode;
   check(input: LayerInput): LayerOutput | Promise<LayerOutput>;
   /**
+   * The layer may hand its work to another thread (and return a promise): the engine starts it before the
+   * other layers of its phase, so that the two run at the same time. Reports keep the declared order.
+   */
+  readonly offloads?: boolean;
+  /**
    * One-time loading (a tokenizer, model weights) that should not count against
    * the time budget of the first request that needs it. The engine awaits it
    * before the first input large enough to need it, and `guard.warmUp()` runs it

@@ -11,6 +11,7 @@ import type { ClassifierOptions, Policy, Role } from "../policy/schema.js";
 import type { Finding, Layer, LayerInput, LayerOutput } from "../guard/types.js";
 import { calibrate, detect, type Detection } from "./detect.js";
 import type { Classifier, Domain } from "./model.js";
+import { ScoringThread } from "./offload.js";
 import { loadClassifier, shippedClassifier } from "./weights.js";
 
 export const CLASSIFIER_LAYER_VERSION = "1.0.0";
@@ -54,6 +55,35 @@ export function createClassifierLayer(policy: Policy, options: ClassifierLayerOp
   if (!config.enabled) return null;
   const classifier = options.classifier ?? (config.modelDir ? loadClassifier(config.modelDir) : shippedClassifier());
   const calibration = classifier.metadata.calibration;
+  // A model handed in as an object has no directory the thread could load it from: it is scored in place.
+  const thread = config.offloadChars > 0 && !options.classifier ? new ScoringThread(config.modelDir ? { modelDir: config.modelDir } : {}) : null;
+  const startThread = (): Promise<void> => (thread ? thread.start().catch(() => undefined) : Promise.resolve());
+
+  const report = (input: LayerInput, detection: Detection): LayerOutput => {
+    const domain = domainForRole(input.role);
+    const concepts = conceptSet(classifier, detection.concepts);
+    const category = categoryFor(input.role, detection, concepts);
+    const roleConfig = config.roles[input.role];
+    const blockFpr = roleConfig?.blockFpr ?? config.blockFpr;
+    const operating = { blockFpr, flagFpr: Math.max(blockFpr, roleConfig?.flagFpr ?? config.flagFpr) };
+    const score = calibrate(detection.raw, calibration[domain], operating, thresholdsFor(policy, input.role, category));
+    if (score < config.minScore) return { findings: [] };
+    const finding: Finding = {
+      detector: "classifier",
+      category,
+      score: Math.round(score * 1000) / 1000,
+      ruleId: `classifier.${detection.via}`,
+      evidence: `learned classifier (${domain} model), ${detection.via === "text" ? "highest-scoring window" : detection.via === "json" ? "JSON string values" : "decoded payload"}${concepts.size ? `; concepts: ${[...concepts].sort().join(", ")}` : ""}`,
+    };
+    if (detection.via === "text") {
+      const map = input.views.foldedToText;
+      const start = map ? map[detection.start] : detection.start;
+      const end = map ? map[detection.end] : detection.end;
+      if (start !== undefined && end !== undefined && end > start && end <= input.text.length) finding.span = { start, end };
+    }
+    return { findings: [finding] };
+  };
+
   return {
     name: "classifier",
     version: `${CLASSIFIER_LAYER_VERSION}+${classifier.metadata.modelVersion}`,
@@ -61,30 +91,19 @@ export function createClassifierLayer(policy: Policy, options: ClassifierLayerOp
     phase: "detect",
     budgetMs: config.budgetMs,
     ...(config.failureMode ? { failureMode: config.failureMode } : {}),
-    check(input: LayerInput): LayerOutput {
+    ...(thread ? { offloads: true, warmUp: startThread } : {}),
+    check(input: LayerInput): LayerOutput | Promise<LayerOutput> {
+      const folded = input.views.folded;
       const domain = domainForRole(input.role);
-      const detection = detect(classifier, input.views.folded, input.text, domain);
-      const concepts = conceptSet(classifier, detection.concepts);
-      const category = categoryFor(input.role, detection, concepts);
-      const roleConfig = config.roles[input.role];
-      const blockFpr = roleConfig?.blockFpr ?? config.blockFpr;
-      const operating = { blockFpr, flagFpr: Math.max(blockFpr, roleConfig?.flagFpr ?? config.flagFpr) };
-      const score = calibrate(detection.raw, calibration[domain], operating, thresholdsFor(policy, input.role, category));
-      if (score < config.minScore) return { findings: [] };
-      const finding: Finding = {
-        detector: "classifier",
-        category,
-        score: Math.round(score * 1000) / 1000,
-        ruleId: `classifier.${detection.via}`,
-        evidence: `learned classifier (${domain} model), ${detection.via === "text" ? "highest-scoring window" : detection.via === "json" ? "JSON string values" : "decoded payload"}${concepts.size ? `; concepts: ${[...concepts].sort().join(", ")}` : ""}`,
-      };
-      if (detection.via === "text") {
-        const map = input.views.foldedToText;
-        const start = map ? map[detection.start] : detection.start;
-        const end = map ? map[detection.end] : detection.end;
-        if (start !== undefined && end !== undefined && end > start && end <= input.text.length) finding.span = { start, end };
+      if (thread && folded.length >= config.offloadChars) {
+        if (thread.ready) {
+          const inPlace = (): LayerOutput => report(input, detect(classifier, folded, input.text, domain));
+          return thread.detect(folded, input.text, domain).then((detection) => report(input, detection), inPlace);
+        }
+        // The first long input starts the thread and is scored here while it loads.
+        void startThread();
       }
-      return { findings: [finding] };
+      return report(input, detect(classifier, folded, input.text, domain));
     },
   };
 }

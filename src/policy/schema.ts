@@ -205,6 +205,12 @@ export const ClassifierConfig = z
     flagFpr: z.number().gt(0).max(0.5).default(0.03).describe("Target false-positive rate at the flag threshold, for every role without its own. Between the flag and block points the classifier flags: the finding is recorded in the decision and the text goes through."),
     roles: z.partialRecord(z.enum(ROLES), OperatingPoint).default({}).describe("Per-role target false-positive rates."),
     minScore: score.default(0.25).describe("Calibrated scores below this are not reported as findings."),
+    offloadChars: z
+      .number()
+      .int()
+      .min(0)
+      .default(65_536)
+      .describe("Inputs of at least this many characters (of the folded text) are scored on a worker thread, in parallel with the other detect layers and off the host's event loop; 0 scores everything in place. The thread loads the model once; decisions are the same either way."),
   })
   .describe("Layer 3: the learned injection and jailbreak classifier (src/model), scored per window of the text, per JSON string value and per decoded payload; calibrated per role to target false-positive rates.");
 

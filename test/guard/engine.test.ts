@@ -187,6 +187,27 @@ describe("guard engine", () => {
     expect(events).toEqual(["check 5", "warm-up", "check 200", "check 300"]);
   });
 
+  it("starts a layer that offloads its work before the synchronous ones and holds it to its budget from when they are done", async () => {
+    const order: string[] = [];
+    const busy = (ms: number) => { const end = performance.now() + ms; while (performance.now() < end); };
+    const sync = layer("sync", () => { order.push("sync"); busy(40); return { findings: [] }; }, { budgetMs: 1_000 });
+    // Its answer is ready at once but waits for the main thread, which is busy with "sync" for 40 ms.
+    const offloading = layer("offloading", () => { order.push("offloading"); return Promise.resolve({ findings: [{ category: "prompt_injection", score: 0.95 }] }); }, { budgetMs: 20, offloads: true });
+    const guard = guardWith([sync, offloading]);
+    await guard.check("warm");
+    order.length = 0;
+    const decision = await guard.check("hello");
+    expect(order).toEqual(["offloading", "sync"]);
+    expect(decision.layers.map((l) => [l.name, l.status])).toEqual([["sync", "ok"], ["offloading", "ok"]]);
+    expect(decision.layers[1]!.durationUs).toBeGreaterThanOrEqual(40_000);
+    expect(decision.action).toBe("block");
+    // An asynchronous layer that does not offload starts in its place and is held to its budget from its start.
+    const plain = layer("plain", () => Promise.resolve({ findings: [] }), { budgetMs: 20 });
+    const strict = guardWith([plain, layer("sync", () => { busy(40); return { findings: [] }; }, { budgetMs: 1_000 })]);
+    await strict.check("warm");
+    expect((await strict.check("hello")).layers[0]!.status).toBe("timeout");
+  });
+
   it("rejects an invalid policy object passed in code", () => {
     expect(() => createGuard({ policy: { version: 1, limits: { maxBytes: -1 } } })).toThrow(/limits\.maxBytes/);
   });
