@@ -6,12 +6,13 @@
  * false-positive rates. It runs beside the heuristics layer: the engine takes
  * the most severe action over both, so each covers what the other misses.
  */
+import { resolve } from "node:path";
 import type { Category } from "../policy/categories.js";
 import type { ClassifierOptions, Policy, Role } from "../policy/schema.js";
 import type { Finding, Layer, LayerInput, LayerOutput } from "../guard/types.js";
 import { calibrate, detect, type Detection } from "./detect.js";
 import type { Classifier, Domain } from "./model.js";
-import { ScoringThread } from "./offload.js";
+import { sharedScoringThread } from "./offload.js";
 import { loadClassifier, shippedClassifier } from "./weights.js";
 
 export const CLASSIFIER_LAYER_VERSION = "1.0.0";
@@ -56,7 +57,7 @@ export function createClassifierLayer(policy: Policy, options: ClassifierLayerOp
   const classifier = options.classifier ?? (config.modelDir ? loadClassifier(config.modelDir) : shippedClassifier());
   const calibration = classifier.metadata.calibration;
   // A model handed in as an object has no directory the thread could load it from: it is scored in place.
-  const thread = config.offloadChars > 0 && !options.classifier ? new ScoringThread(config.modelDir ? { modelDir: config.modelDir } : {}) : null;
+  const thread = config.offloadChars > 0 && !options.classifier ? sharedScoringThread(config.modelDir && resolve(config.modelDir)) : null;
   const startThread = (): Promise<void> => (thread ? thread.start().catch(() => undefined) : Promise.resolve());
 
   const report = (input: LayerInput, detection: Detection): LayerOutput => {

@@ -5,7 +5,7 @@
  * inputs are scored in place: a round trip to the thread costs more than scoring them.
  *
  * The thread is started by warmUp() or by the first long input (which is scored in place while the thread
- * loads). A thread that fails to start or dies is not used again: the layer then scores in place, and its
+ * loads), once per process and model (sharedScoringThread). A thread that fails to start or dies is not used again: the layer then scores in place, and its
  * decisions are the same either way.
  */
 import { fileURLToPath } from "node:url";
@@ -98,6 +98,23 @@ export class ScoringThread {
     this.failure ??= new Error("classifier scoring thread stopped");
     await this.worker?.terminate();
   }
+}
+
+const shared = new Map<string, ScoringThread>();
+
+/**
+ * The process's one scoring thread for a model (the shipped one when `modelDir` is absent): guards built
+ * from the same model, such as the gateway's after a configuration reload, share it rather than each
+ * starting a thread of its own.
+ */
+export function sharedScoringThread(modelDir?: string): ScoringThread {
+  const key = modelDir ?? "";
+  let thread = shared.get(key);
+  if (!thread) {
+    thread = new ScoringThread(modelDir ? { modelDir } : {});
+    shared.set(key, thread);
+  }
+  return thread;
 }
 
 /**

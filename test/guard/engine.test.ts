@@ -192,7 +192,7 @@ describe("guard engine", () => {
     const busy = (ms: number) => { const end = performance.now() + ms; while (performance.now() < end); };
     const sync = layer("sync", () => { order.push("sync"); busy(40); return { findings: [] }; }, { budgetMs: 1_000 });
     // Its answer is ready at once but waits for the main thread, which is busy with "sync" for 40 ms.
-    const offloading = layer("offloading", () => { order.push("offloading"); return Promise.resolve({ findings: [{ category: "prompt_injection", score: 0.95 }] }); }, { budgetMs: 20, offloads: true });
+    const offloading = layer("offloading", () => { order.push("offloading"); return Promise.resolve({ findings: [{ detector: "offloading", category: "prompt_injection", score: 0.95 }] }); }, { budgetMs: 20, offloads: true });
     const guard = guardWith([sync, offloading]);
     await guard.check("warm");
     order.length = 0;
