@@ -62,6 +62,9 @@ try {
     old: [old.createGuard(), old.createGuard({ policy: large })],
     new: [createGuard(), createGuard({ policy: large })],
   };
+  // As a server does at start-up (and the engine does before the first input over the token limit): one-time
+  // loading, and the classifier's scoring thread for long inputs where the revision has one.
+  await Promise.all([...guards.old, ...guards.new].map((guard) => guard.warmUp()));
   process.stderr.write(`comparing this tree with ${commit} (${machine()})\n`);
   const rows: Array<Array<string | number>> = [];
   for (const [label, text, isLarge, runs] of cases) {
