@@ -68,7 +68,9 @@ class BudgetedInput implements LayerInput {
  * turn of the event loop per layer); an asynchronous one's as a promise.
  */
 export function runContained(layer: Layer, input: LayerInputWithoutSignal, coldStart = false): ContainedResult | Promise<ContainedResult> {
-  return startContained(layer, input, coldStart)();
+  const start = performance.now();
+  const budgeted = new BudgetedInput(input);
+  return collect(layer, budgeted, call(layer, budgeted), start, coldStart);
 }
 
 /**
@@ -81,19 +83,27 @@ export function runContained(layer: Layer, input: LayerInputWithoutSignal, coldS
 export function startContained(layer: Layer, input: LayerInputWithoutSignal, coldStart = false): () => ContainedResult | Promise<ContainedResult> {
   const start = performance.now();
   const budgeted = new BudgetedInput(input);
-  let result: LayerOutput | Promise<LayerOutput>;
+  const result = call(layer, budgeted);
+  return () => collect(layer, budgeted, result, start, coldStart);
+}
+
+/** What a layer's check threw, described. */
+class Thrown {
+  constructor(readonly description: string) {}
+}
+
+function call(layer: Layer, input: BudgetedInput): LayerOutput | Promise<LayerOutput> | Thrown {
   try {
-    result = layer.check(budgeted);
+    return layer.check(input);
   } catch (error) {
-    const failed: ContainedResult = { status: "error", durationUs: elapsedUs(start), output: null, error: describeError(error) };
-    return () => failed;
+    return new Thrown(describeError(error));
   }
-  if (isPromiseLike(result)) {
-    const pending = result;
-    return () => settle(layer, budgeted, pending, start);
-  }
-  const output = result;
-  return () => finish(layer, output, start, input.text.length, coldStart);
+}
+
+function collect(layer: Layer, input: BudgetedInput, result: LayerOutput | Promise<LayerOutput> | Thrown, start: number, coldStart: boolean): ContainedResult | Promise<ContainedResult> {
+  if (result instanceof Thrown) return { status: "error", durationUs: elapsedUs(start), output: null, error: result.description };
+  if (isPromiseLike(result)) return settle(layer, input, result, start);
+  return finish(layer, result, start, input.text.length, coldStart);
 }
 
 async function settle(layer: Layer, input: BudgetedInput, pending: Promise<LayerOutput>, start: number): Promise<ContainedResult> {

@@ -14,7 +14,7 @@ import { defaultPolicy, resolvePolicy, type LoadedPolicy } from "../policy/load.
 import type { Policy, PolicyInput } from "../policy/schema.js";
 import { builtinLayers } from "../detectors/index.js";
 import { actionForScore, moreSevere, thresholdsFor } from "./actions.js";
-import { isPromiseLike, startContained, type ContainedResult, type LayerInputWithoutSignal } from "./contain.js";
+import { isPromiseLike, runContained, startContained, type ContainedResult, type LayerInputWithoutSignal } from "./contain.js";
 import { sortableId } from "../util/sortable-id.js";
 import { takeIn } from "./intake.js";
 import { defaultViews, TRUST } from "./layer-input.js";
@@ -56,7 +56,11 @@ export function createGuard(options: GuardOptions = {}): Guard {
     hasRun.add(layer);
     return startContained(layer, input, coldStart);
   };
-  const run = (layer: Layer, input: LayerInputWithoutSignal): ContainedResult | Promise<ContainedResult> => start(layer, input)();
+  const run = (layer: Layer, input: LayerInputWithoutSignal): ContainedResult | Promise<ContainedResult> => {
+    const coldStart = !hasRun.has(layer);
+    hasRun.add(layer);
+    return runContained(layer, input, coldStart);
+  };
   let warmedUp: Promise<void> | undefined;
   const warmUp = (): Promise<void> => (warmedUp ??= Promise.all(layers.map((layer) => layer.warmUp?.())).then(() => undefined));
 
@@ -185,10 +189,12 @@ function groupByPhase(layers: readonly Layer[]): Record<Phase, Layer[]> {
   return groups;
 }
 
+const CATEGORY_ORDER = new Map(Object.keys(CATEGORIES).map((category, index) => [category, index]));
+
 function uniqueCategories(findings: readonly Finding[]): Category[] {
   const seen = new Set<Category>();
   for (const finding of findings) seen.add(finding.category);
-  return [...seen].sort((a, b) => Object.keys(CATEGORIES).indexOf(a) - Object.keys(CATEGORIES).indexOf(b));
+  return [...seen].sort((a, b) => CATEGORY_ORDER.get(a)! - CATEGORY_ORDER.get(b)!);
 }
 
 export type { Stage };

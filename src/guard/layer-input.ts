@@ -11,9 +11,20 @@ import type { Intake, LayerInput, Role, Stage, TextViews, Trust } from "./types.
 /** Only the application's own instructions are trusted; everything a person or a tool wrote is not. */
 export const TRUST: Readonly<Record<Role, Trust>> = { system: "trusted", user: "untrusted", assistant: "untrusted", document: "untrusted", tool: "untrusted" };
 
-/** Detection views when no transform layer provides them (normalisation switched off). */
+/**
+ * Detection views when no transform layer provides them (normalisation switched off). The lower-cased
+ * copy is made on first read: the engine starts every check with these views, and with normalisation on
+ * (the default) its transform layer replaces them before any layer reads them.
+ */
 export function defaultViews(text: string): TextViews {
-  return { folded: text.toLowerCase(), foldedToText: null, hidden: [] };
+  let folded: string | undefined;
+  return {
+    get folded(): string {
+      return (folded ??= text.toLowerCase());
+    },
+    foldedToText: null,
+    hidden: [],
+  };
 }
 
 export interface LayerInputOptions {

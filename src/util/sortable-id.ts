@@ -47,12 +47,16 @@ export function sortableId(now: number = Date.now()): string {
   } else {
     incrementRandom();
   }
-  let id = "";
+  // The 26 character codes go into one reused array and become one string (concatenating 26 one-character
+  // strings made 26 intermediate strings per id).
   let time = lastTime;
-  for (let i = 0; i < 10; i++) {
-    id = ALPHABET[time % 32]! + id;
+  for (let i = 9; i >= 0; i--) {
+    digits[i] = ALPHABET_CODES[time % 32]!;
     time = Math.floor(time / 32);
   }
-  for (let i = 0; i < 16; i++) id += ALPHABET[lastRandom[i]!]!;
-  return id;
+  for (let i = 0; i < 16; i++) digits[10 + i] = ALPHABET_CODES[lastRandom[i]!]!;
+  return String.fromCharCode.apply(null, digits as unknown as number[]);
 }
+
+const ALPHABET_CODES = Uint8Array.from(ALPHABET, (ch) => ch.charCodeAt(0));
+const digits = new Uint8Array(26);
