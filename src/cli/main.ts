@@ -38,6 +38,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description("Guard LLM applications and agents against hostile input.")
     .version(VERSION)
     .showHelpAfterError("(run with --help for usage)")
+    // Descriptions are written as lines in the source; Commander wraps each line on its own, which leaves
+    // ragged breaks. Joined into paragraphs first, they wrap to the terminal's width.
+    .configureHelp({ commandDescription: (command) => reflow(command.description()) })
     .exitOverride();
   const first = argv[2];
   const requested = first !== undefined ? COMMANDS[first] : undefined;
@@ -52,4 +55,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     throw error;
   }
+}
+
+/**
+ * Joins the lines of each paragraph of `text` into one line; a blank line separates paragraphs, and a line
+ * that starts with a space or a list mark (- * •) keeps its own line.
+ */
+export function reflow(text: string): string {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const previous = out.length > 0 ? out[out.length - 1]! : "";
+    if (line !== "" && previous !== "" && !/^[\s*•-]/.test(line)) out[out.length - 1] = `${previous} ${line}`;
+    else out.push(line);
+  }
+  return out.join("\n");
 }

@@ -107,3 +107,20 @@ describe("bulwark init and policy validate", () => {
     expect(stderr).toMatch(/layers\.heuristics\.budgetMs/);
   });
 });
+
+describe("bulwark --help", () => {
+  it("wraps a command's description as paragraphs, not line by line", async () => {
+    const { stdout, code } = await bulwark(["check", "--help"]);
+    expect(code).toBe(0);
+    const description = stdout.split("\n\n")[2]!;
+    // The source splits this paragraph after "one text),"; reflowed, the next words follow on the same line.
+    expect(description).toContain("Inputs come from TEXT arguments");
+    expect(description).toMatch(/one text\), or from/);
+    for (const line of stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(80);
+  });
+
+  it("keeps blank lines between paragraphs and list lines on their own", async () => {
+    const { reflow } = await import("../../src/cli/main.js");
+    expect(reflow("One line\nand its rest.\n\nNext paragraph\n- a list item\n- another\n  indented example")).toBe("One line and its rest.\n\nNext paragraph\n- a list item\n- another\n  indented example");
+  });
+});
