@@ -52,11 +52,11 @@ export class ScoringThread {
     this.started ??= new Promise<void>((resolve, reject) => {
       const worker = spawn(this.data);
       this.worker = worker;
-      // An idle thread never keeps the process alive; one with work does (see detect).
-      worker.unref();
       worker.on("message", (reply: ScoringReply) => {
         if ("ready" in reply) {
           this.isReady = true;
+          // An idle thread never keeps the process alive; one that is loading or has work does (see detect).
+          worker.unref();
           resolve();
           return;
         }
