@@ -150,6 +150,49 @@ describe("normalize never breaks on hostile input", () => {
 });
 
 describe("repetition finder", () => {
+  it("finds the runs a unit-by-unit walk finds, on long floods with breaks", () => {
+    // The straightforward extension, one unit at a time (findRepetition compares blocks of units first).
+    const reference = (text: string, maxRepeats: number, maxUnitLength: number) => {
+      const runs: Array<{ start: number; end: number; unitLength: number; repeats: number }> = [];
+      for (let unit = 1; unit <= maxUnitLength; unit++) {
+        if (text.length < (maxRepeats + 1) * unit) break;
+        const stride = maxRepeats * unit;
+        let sample = stride;
+        while (sample < text.length) {
+          const covering = runs.find((run) => sample >= run.start && sample < run.end);
+          if (covering !== undefined) {
+            sample = covering.end + stride;
+            continue;
+          }
+          if (text.charCodeAt(sample) !== text.charCodeAt(sample - unit)) {
+            sample += stride;
+            continue;
+          }
+          let first = sample;
+          while (first - 1 >= unit && text.charCodeAt(first - 1) === text.charCodeAt(first - 1 - unit)) first--;
+          let end = sample + 1;
+          while (end < text.length && text.charCodeAt(end) === text.charCodeAt(end - unit)) end++;
+          const start = first - unit;
+          const repeats = Math.floor((end - start) / unit);
+          if (repeats > maxRepeats) {
+            runs.push({ start, end, unitLength: unit, repeats });
+            if (runs.length >= 8) return runs;
+          }
+          sample = end + stride;
+        }
+      }
+      return runs.sort((a, b) => a.start - b.start);
+    };
+    const piece = fc.tuple(fc.string({ unit: fc.constantFrom("a", "b", "é", "\u{1f600}"), minLength: 1, maxLength: 5 }), fc.integer({ min: 1, max: 1500 }), fc.string({ maxLength: 3 }));
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 6 }), fc.integer({ min: 2, max: 300 }), fc.integer({ min: 1, max: 16 }), (pieces, limit, maxUnit) => {
+        const text = pieces.map(([unitText, times, gap]) => unitText.repeat(times) + gap).join("");
+        expect(findRepetition(text, limit, maxUnit)).toEqual(reference(text, limit, maxUnit));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it("agrees with a brute-force search on small strings", () => {
     fc.assert(
       fc.property(fc.string({ unit: fc.constantFrom("a", "b", "c"), maxLength: 120 }), fc.integer({ min: 2, max: 6 }), (text, limit) => {
