@@ -6,7 +6,8 @@
  *
  * The loop reads the folding table (fold-table.ts) and writes into reusable typed
  * buffers; it allocates nothing per character. Pure printable ASCII takes a fast
- * path that skips it altogether.
+ * path that skips it altogether; in other text, stretches of plain ASCII between
+ * words are folded in one tight loop (asciiStretch) rather than unit by unit.
  */
 import type { Finding } from "../../guard/types.js";
 import {
@@ -33,6 +34,8 @@ import {
 export interface ScanOptions {
   readonly stripInvisible: boolean;
   readonly stripControl: boolean;
+  /** Take plain ASCII one unit at a time too, as the reference the fast path for it is tested against. */
+  readonly unitByUnit?: boolean;
 }
 
 export interface ScanResult {
@@ -188,6 +191,13 @@ class Scanner {
     while (i < length) {
       const unit = text.charCodeAt(i);
       if (unit < 0x80) {
+        if (this.wordStartText < 0 && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
+          const next = this.asciiStretch(i);
+          if (next > i) {
+            i = next;
+            continue;
+          }
+        }
         this.ascii(unit, i);
         i++;
         continue;
@@ -237,6 +247,57 @@ class Scanner {
     }
     this.boundary();
     this.emitUnit(unit, at - this.removed);
+  }
+
+  /**
+   * Plain ASCII (printable, tab, line breaks) from `from`, where no word and no invisible run is in progress,
+   * up to the last separator before a unit it does not take (the word there may go on beyond ASCII) or to the
+   * end: what ascii() would do unit by unit, in one tight loop. Such words have no look-alikes, so ending one
+   * only adds its letters to latinLetters. Returns the index after what it consumed (`from`: nothing).
+   */
+  private asciiStretch(from: number): number {
+    const text = this.source;
+    const length = text.length;
+    if (this.foldedLength + (length - from) >= foldedUnits.length) this.ensure(length - from);
+    const units = foldedUnits;
+    const map = foldedMap;
+    const removed = this.removed;
+    let out = this.foldedLength;
+    let letters = 0;
+    // At the end of the last separator taken.
+    let settled = from;
+    let settledOut = out;
+    let settledLetters = 0;
+    let k = from;
+    for (; k < length; k++) {
+      let unit = text.charCodeAt(k);
+      if (unit >= 0x61 && unit <= 0x7a) letters++;
+      else if (unit >= 0x41 && unit <= 0x5a) {
+        unit += 0x20;
+        letters++;
+      } else if (unit < 0x30 || unit > 0x39) {
+        if (unit > 0x7e || (unit < 0x20 && unit !== 0x09 && unit !== 0x0a && unit !== 0x0d)) break;
+        units[out] = unit;
+        map[out++] = k - removed;
+        settled = k + 1;
+        settledOut = out;
+        settledLetters = letters;
+        continue;
+      }
+      units[out] = unit;
+      map[out++] = k - removed;
+    }
+    if (k < length) {
+      k = settled;
+      out = settledOut;
+      letters = settledLetters;
+    }
+    if (k === from) return from;
+    this.foldedLength = out;
+    this.latinLetters += letters;
+    this.previousCp = text.charCodeAt(k - 1);
+    this.markRun = 0;
+    return k;
   }
 
   /** Returns the index after what it consumed (tag and selector runs are taken whole). */

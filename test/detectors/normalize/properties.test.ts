@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createNormalizeLayer } from "../../../src/detectors/normalize/index.js";
 import { findRepetition } from "../../../src/detectors/normalize/repetition.js";
+import { scanText } from "../../../src/detectors/normalize/scan.js";
 import type { LayerInput, LayerOutput } from "../../../src/guard/types.js";
 import { PolicySchema } from "../../../src/policy/schema.js";
 import { layerInputFor } from "../../../src/guard/layer-input.js";
@@ -95,6 +96,20 @@ describe("normalize never breaks on hostile input", () => {
         expect(output.text).toBe(text.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd"));
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("takes plain ASCII stretches in one loop with the result of the unit-by-unit path", () => {
+    // Look-alike-only words (сор, ехо) fold or not by the Latin and other letters counted so far (привет, дом).
+    const word = fc.constantFrom("Ignore", "all", "PREVIOUS", "x1", "42", "caf", "a", "I", "ok", "The", "сор", "ехо", "привет", "дом", "é");
+    const piece = fc.oneof(word, word, fc.constantFrom(" ", ", ", ".", "\n", "\t", "\r\n", "<|", "!!"), unit);
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), fc.boolean(), (pieces, strip) => {
+        const text = pieces.join("");
+        const options = { stripInvisible: strip, stripControl: strip };
+        expect(scanText(text, options)).toEqual(scanText(text, { ...options, unitByUnit: true }));
+      }),
+      { numRuns: 2000 },
     );
   });
 
