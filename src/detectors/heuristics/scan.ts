@@ -639,23 +639,47 @@ export function prepareView(text: string): string {
   if (!NEEDS_PREPARING.test(text)) return text;
   const lowered = text.toLowerCase();
   const folded = lowered.length === text.length ? lowered : text; // rare: lower-casing changed the length; keep offsets
-  return folded.replace(/[\u00c0-\u024f\u0400-\u04ff\u1e00-\u1eff\u2018\u2019\u201a\u201b\u201c\u201d\u02bc\u00b4\u2032]/g, foldUnit);
+  if (!FOLDABLE.test(folded)) return folded;
+  // Each unit of FOLDABLE folds to one unit (foldUnit): through a table, over a copy of the units, rather than a
+  // replacement callback per unit (text in Cyrillic or with many accents has one at nearly every unit).
+  const table = unitFoldTable();
+  const bytes = Buffer.alloc(2 * folded.length);
+  bytes.write(folded, 0, "utf16le");
+  if (BIG_ENDIAN) bytes.swap16();
+  const units = new Uint16Array(bytes.buffer, bytes.byteOffset, folded.length);
+  for (let k = 0; k < units.length; k++) units[k] = table[units[k]!]!;
+  if (BIG_ENDIAN) bytes.swap16();
+  return bytes.toString("utf16le");
 }
 
-const FOLDED_UNITS = new Map<string, string>();
+/** The units prepareView folds (after lower-casing): Latin and Cyrillic letters with diacritics, curly quotes and primes. */
+const FOLDABLE = /[\u00c0-\u024f\u0400-\u04ff\u1e00-\u1eff\u2018\u2019\u201a\u201b\u201c\u201d\u02bc\u00b4\u2032]/;
+/** Per UTF-16 unit, what prepareView makes of it (itself unless FOLDABLE); built on first need. */
+let unitFolds: Uint16Array | null = null;
+
+function unitFoldTable(): Uint16Array {
+  if (unitFolds === null) {
+    const table = new Uint16Array(0x10000);
+    for (let code = 0; code < 0x10000; code++) table[code] = code;
+    // FOLDABLE lies within U+00B4..U+2032.
+    for (let code = 0xb4; code <= 0x2032; code++) {
+      const unit = String.fromCharCode(code);
+      if (FOLDABLE.test(unit)) table[code] = foldUnit(unit).charCodeAt(0);
+    }
+    unitFolds = table;
+  }
+  return unitFolds;
+}
 
 function foldUnit(unit: string): string {
-  let folded = FOLDED_UNITS.get(unit);
-  if (folded === undefined) {
-    if ("\u2018\u2019\u201a\u201b\u02bc\u00b4\u2032".includes(unit)) folded = "'";
-    else if ("\u201c\u201d".includes(unit)) folded = '"';
-    else {
-      const decomposed = unit.normalize("NFD");
-      const base = decomposed.charAt(0);
-      folded = decomposed.length > 1 && /^\p{M}+$/u.test(decomposed.slice(1)) ? base.toLowerCase() : unit;
-      if (folded.length !== 1) folded = unit;
-    }
-    FOLDED_UNITS.set(unit, folded);
+  let folded: string;
+  if ("\u2018\u2019\u201a\u201b\u02bc\u00b4\u2032".includes(unit)) folded = "'";
+  else if ("\u201c\u201d".includes(unit)) folded = '"';
+  else {
+    const decomposed = unit.normalize("NFD");
+    const base = decomposed.charAt(0);
+    folded = decomposed.length > 1 && /^\p{M}+$/u.test(decomposed.slice(1)) ? base.toLowerCase() : unit;
+    if (folded.length !== 1) folded = unit;
   }
   return folded;
 }

@@ -56,3 +56,33 @@ describe.each(BUILTIN_RULES.map((rule) => [rule.id, rule] as const))("rule %s", 
     expect(engineMatches(rule, text).length > 0).toBe(plainMatches(rule, text));
   });
 });
+
+describe("heuristics prepareView", () => {
+  // The definition it implements with a table: lower-case (unless that changes the length), then each letter
+  // with diacritics to its base letter, curly quotes and primes to straight ones, one unit at a time.
+  const reference = (text: string): string => {
+    const lowered = text.toLowerCase();
+    const folded = lowered.length === text.length ? lowered : text;
+    return folded.replace(/[\u00c0-\u024f\u0400-\u04ff\u1e00-\u1eff\u2018\u2019\u201a\u201b\u201c\u201d\u02bc\u00b4\u2032]/g, (unit) => {
+      if ("\u2018\u2019\u201a\u201b\u02bc\u00b4\u2032".includes(unit)) return "'";
+      if ("\u201c\u201d".includes(unit)) return '"';
+      const decomposed = unit.normalize("NFD");
+      const base = decomposed.length > 1 && /^\p{M}+$/u.test(decomposed.slice(1)) ? decomposed.charAt(0).toLowerCase() : unit;
+      return base.length === 1 ? base : unit;
+    });
+  };
+
+  it("folds every UTF-16 unit, alone and among others, as the per-unit definition does", () => {
+    for (let code = 0; code < 0x10000; code++) {
+      const unit = String.fromCharCode(code);
+      for (const text of [unit, `X${unit}y`]) if (prepareView(text) !== reference(text)) expect(prepareView(text), code.toString(16)).toBe(reference(text));
+    }
+  });
+
+  it("keeps offsets: Russian, Turkish, Greek and lone surrogates", () => {
+    for (const text of ["Привет, КАК дела? Всё хорошо.", "İstanbul ÇAĞRI", "ΣΑΣ ΟΔΟΣ", "‘quoted’ “double” déjà vu ǅ ẞ", "\ud800Ä\udc00"]) {
+      expect(prepareView(text)).toBe(reference(text));
+      expect(prepareView(text).length).toBe(text.length);
+    }
+  });
+});
