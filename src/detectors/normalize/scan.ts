@@ -7,7 +7,8 @@
  * The loop reads the folding table (fold-table.ts) and writes into reusable typed
  * buffers; it allocates nothing per character. Pure printable ASCII takes a fast
  * path that skips it altogether; in other text, stretches of plain ASCII between
- * words are folded in one tight loop (asciiStretch) rather than unit by unit.
+ * words (asciiStretch) and words of other scripts from their first letter that
+ * needs no folding on (letterStretch) are taken in tight loops rather than unit by unit.
  */
 import type { Finding } from "../../guard/types.js";
 import {
@@ -34,7 +35,7 @@ import {
 export interface ScanOptions {
   readonly stripInvisible: boolean;
   readonly stripControl: boolean;
-  /** Take plain ASCII one unit at a time too, as the reference the fast path for it is tested against. */
+  /** Take plain ASCII and plain letters one unit at a time too, as the reference their fast paths are tested against. */
   readonly unitByUnit?: boolean;
 }
 
@@ -64,6 +65,37 @@ let foldedMap = new Int32Array(4097);
 let wordPositions = new Int32Array(256);
 let wordOutPositions = new Int32Array(256);
 const utf16 = new TextDecoder("utf-16le");
+
+let plainTable: { readonly source: FoldTable; readonly plain: Uint8Array } | undefined;
+/** In plainLetters: a letter of a script other than Latin. */
+const PLAIN = 1;
+/** In plainLetters: the same, but a look-alike of a Latin letter (which only a refold of its word changes). */
+const KEPT_LOOKALIKE = 2;
+
+/**
+ * Per BMP unit, PLAIN or KEPT_LOOKALIKE for a word character (not styled) that is no control, invisible
+ * character, combining mark or surrogate and that the folding table keeps as it is, else 0. nonAscii()
+ * does the same few things for each of these (letterStretch).
+ */
+function plainLetters(table: FoldTable): Uint8Array {
+  if (plainTable?.source !== table) {
+    const plain = new Uint8Array(0x10000);
+    for (let cp = 0xa0; cp <= 0xffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const wordClass = table.classBmp[cp] ?? 0;
+      if (
+        (wordClass & (WORD | STYLED)) === WORD &&
+        invisibleKind(cp) === Invisible.None &&
+        !isDiacritic(cp) &&
+        (table.foldBmp[cp] ?? NO_FOLD) === NO_FOLD
+      ) {
+        plain[cp] = (table.lookalikeBmp[cp] ?? NO_FOLD) === NO_FOLD ? PLAIN : KEPT_LOOKALIKE;
+      }
+    }
+    plainTable = { source: table, plain };
+  }
+  return plainTable.plain;
+}
 
 function isDiacritic(cp: number): boolean {
   return (
@@ -187,6 +219,7 @@ class Scanner {
   run(): ScanResult {
     const text = this.source;
     const length = text.length;
+    const plain = plainLetters(this.table);
     let i = 0;
     while (i < length) {
       const unit = text.charCodeAt(i);
@@ -200,6 +233,10 @@ class Scanner {
         }
         this.ascii(unit, i);
         i++;
+        continue;
+      }
+      if (plain[unit] === PLAIN && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
+        i = this.letterStretch(i);
         continue;
       }
       let cp = unit;
@@ -297,6 +334,58 @@ class Scanner {
     this.latinLetters += letters;
     this.previousCp = text.charCodeAt(k - 1);
     this.markRun = 0;
+    return k;
+  }
+
+  /**
+   * From a plain letter (see plainLetters), where no invisible run is in progress: that letter and the plain
+   * letters, kept look-alikes and ASCII letters and digits after it, in one tight loop, with the effect of
+   * nonAscii() and ascii() unit by unit. They are the same unit in the folded view, and the word they are in
+   * now has a letter of another script (wordOther), so it is never refolded: their positions need no
+   * recording, and a look-alike among them only counts. Returns the index after what it consumed.
+   */
+  private letterStretch(from: number): number {
+    const text = this.source;
+    const length = text.length;
+    const plain = plainLetters(this.table);
+    if (this.foldedLength + (length - from) >= foldedUnits.length) this.ensure(length - from);
+    const units = foldedUnits;
+    const map = foldedMap;
+    const removed = this.removed;
+    let out = this.foldedLength;
+    if (this.wordStartText < 0) {
+      this.wordStartText = from;
+      this.wordFoldedStart = out;
+      this.wordCount = 0;
+    }
+    let ascii = 0;
+    let other = 0;
+    let lookalikes = 0;
+    let k = from;
+    for (; k < length; k++) {
+      let unit = text.charCodeAt(k);
+      if (unit < 0x80) {
+        if (unit >= 0x61 && unit <= 0x7a) ascii++;
+        else if (unit >= 0x41 && unit <= 0x5a) {
+          unit += 0x20;
+          ascii++;
+        } else if (unit < 0x30 || unit > 0x39) break;
+      } else {
+        const kind = plain[unit]!;
+        if (kind === PLAIN) other++;
+        else if (kind === KEPT_LOOKALIKE) lookalikes++;
+        else break;
+      }
+      units[out] = unit;
+      map[out++] = k - removed;
+    }
+    this.foldedLength = out;
+    this.wordAscii += ascii;
+    this.wordOther += other;
+    this.wordLookalike += lookalikes;
+    this.wordEndText = k;
+    this.markRun = 0;
+    this.previousCp = text.charCodeAt(k - 1);
     return k;
   }
 
