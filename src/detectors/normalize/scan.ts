@@ -7,8 +7,8 @@
  * The loop reads the folding table (fold-table.ts) and writes into reusable typed
  * buffers; it allocates nothing per character. Pure printable ASCII takes a fast
  * path that skips it altogether; in other text, stretches of plain ASCII between
- * words (asciiStretch) and words of other scripts from their first letter that
- * needs no folding on (letterStretch) are taken in tight loops rather than unit by unit.
+ * words (asciiStretch) and words from a letter beyond ASCII whose folding is simple
+ * (wordStretch) are taken in tight loops rather than unit by unit.
  */
 import type { Finding } from "../../guard/types.js";
 import {
@@ -66,35 +66,44 @@ let wordPositions = new Int32Array(256);
 let wordOutPositions = new Int32Array(256);
 const utf16 = new TextDecoder("utf-16le");
 
-let plainTable: { readonly source: FoldTable; readonly plain: Uint8Array } | undefined;
-/** In plainLetters: a letter of a script other than Latin. */
+let kindTable: { readonly source: FoldTable; readonly kinds: Uint8Array } | undefined;
+/** In letterKinds: a letter of a script other than Latin. */
 const PLAIN = 1;
-/** In plainLetters: the same, but a look-alike of a Latin letter (which only a refold of its word changes). */
+/** In letterKinds: the same, but a look-alike of a Latin letter (which only a refold of its word changes). */
 const KEPT_LOOKALIKE = 2;
+/** In letterKinds: a combining mark that folds to nothing. */
+const DROPPED_MARK = 3;
 
 /**
- * Per BMP unit, PLAIN or KEPT_LOOKALIKE for a word character (not styled) that is no control, invisible
- * character, combining mark or surrogate and that the folding table keeps as it is, else 0. nonAscii()
- * does the same few things for each of these (letterStretch).
+ * Per BMP unit, for a word character (not styled) that is no control, invisible character or surrogate and
+ * whose folding is simple: PLAIN or KEPT_LOOKALIKE when it is no combining mark and the folding table keeps
+ * it as it is, DROPPED_MARK for a combining mark that folds to nothing; else 0. nonAscii() does the same few
+ * things for each of these (wordStretch).
  */
-function plainLetters(table: FoldTable): Uint8Array {
-  if (plainTable?.source !== table) {
-    const plain = new Uint8Array(0x10000);
+function letterKinds(table: FoldTable): Uint8Array {
+  if (kindTable?.source !== table) {
+    const kinds = new Uint8Array(0x10000);
     for (let cp = 0xa0; cp <= 0xffff; cp++) {
       if (cp >= 0xd800 && cp <= 0xdfff) continue;
-      const wordClass = table.classBmp[cp] ?? 0;
-      if (
-        (wordClass & (WORD | STYLED)) === WORD &&
-        invisibleKind(cp) === Invisible.None &&
-        !isDiacritic(cp) &&
-        (table.foldBmp[cp] ?? NO_FOLD) === NO_FOLD
-      ) {
-        plain[cp] = (table.lookalikeBmp[cp] ?? NO_FOLD) === NO_FOLD ? PLAIN : KEPT_LOOKALIKE;
-      }
+      if (((table.classBmp[cp] ?? 0) & (WORD | STYLED)) !== WORD || invisibleKind(cp) !== Invisible.None) continue;
+      const fold = table.foldBmp[cp] ?? NO_FOLD;
+      const lookalike = table.lookalikeBmp[cp] ?? NO_FOLD;
+      if (!isDiacritic(cp)) {
+        if (fold === NO_FOLD) kinds[cp] = lookalike === NO_FOLD ? PLAIN : KEPT_LOOKALIKE;
+      } else if (fold !== NO_FOLD && foldLength(fold) === 0 && lookalike === NO_FOLD) kinds[cp] = DROPPED_MARK;
     }
-    plainTable = { source: table, plain };
+    kindTable = { source: table, kinds };
   }
-  return plainTable.plain;
+  return kindTable.kinds;
+}
+
+function growWordPositions(): void {
+  const grown = new Int32Array(wordPositions.length * 2);
+  grown.set(wordPositions);
+  wordPositions = grown;
+  const grownOut = new Int32Array(grown.length);
+  grownOut.set(wordOutPositions);
+  wordOutPositions = grownOut;
 }
 
 function isDiacritic(cp: number): boolean {
@@ -219,7 +228,7 @@ class Scanner {
   run(): ScanResult {
     const text = this.source;
     const length = text.length;
-    const plain = plainLetters(this.table);
+    const kinds = letterKinds(this.table);
     let i = 0;
     while (i < length) {
       const unit = text.charCodeAt(i);
@@ -235,8 +244,8 @@ class Scanner {
         i++;
         continue;
       }
-      if (plain[unit] === PLAIN && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
-        i = this.letterStretch(i);
+      if (kinds[unit] !== 0 && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
+        i = this.wordStretch(i);
         continue;
       }
       let cp = unit;
@@ -338,16 +347,17 @@ class Scanner {
   }
 
   /**
-   * From a plain letter (see plainLetters), where no invisible run is in progress: that letter and the plain
-   * letters, kept look-alikes and ASCII letters and digits after it, in one tight loop, with the effect of
-   * nonAscii() and ascii() unit by unit. They are the same unit in the folded view, and the word they are in
-   * now has a letter of another script (wordOther), so it is never refolded: their positions need no
-   * recording, and a look-alike among them only counts. Returns the index after what it consumed.
+   * From a word character that letterKinds() gives a kind, where no invisible run is in progress: the word's
+   * units from there that are ASCII letters or digits or have a kind, in one tight loop, with the effect of
+   * nonAscii() and ascii() unit by unit: each is the same unit in the folded view, except a dropped mark, which
+   * is nothing. Positions are recorded (for a refold of the word, refoldWordAsAscii) until the word has a letter
+   * of another script, which rules a refold out; a dropped mark would add nothing to a refold and is not
+   * recorded. Returns the index after what it consumed.
    */
-  private letterStretch(from: number): number {
+  private wordStretch(from: number): number {
     const text = this.source;
     const length = text.length;
-    const plain = plainLetters(this.table);
+    const kinds = letterKinds(this.table);
     if (this.foldedLength + (length - from) >= foldedUnits.length) this.ensure(length - from);
     const units = foldedUnits;
     const map = foldedMap;
@@ -358,9 +368,12 @@ class Scanner {
       this.wordFoldedStart = out;
       this.wordCount = 0;
     }
+    let recording = this.wordOther === 0;
+    let count = this.wordCount;
     let ascii = 0;
     let other = 0;
     let lookalikes = 0;
+    let markRun = this.markRun;
     let k = from;
     for (; k < length; k++) {
       let unit = text.charCodeAt(k);
@@ -370,21 +383,39 @@ class Scanner {
           unit += 0x20;
           ascii++;
         } else if (unit < 0x30 || unit > 0x39) break;
+        markRun = 0;
       } else {
-        const kind = plain[unit]!;
-        if (kind === PLAIN) other++;
-        else if (kind === KEPT_LOOKALIKE) lookalikes++;
-        else break;
+        const kind = kinds[unit]!;
+        if (kind === PLAIN) {
+          other++;
+          recording = false;
+          markRun = 0;
+        } else if (kind === KEPT_LOOKALIKE) {
+          lookalikes++;
+          markRun = 0;
+        } else if (kind === DROPPED_MARK) {
+          if (++markRun > this.longestMarkRun) {
+            this.longestMarkRun = markRun;
+            this.markRunEnd = k + 1;
+          }
+          continue;
+        } else break;
+      }
+      if (recording) {
+        if (count === wordPositions.length) growWordPositions();
+        wordPositions[count] = k;
+        wordOutPositions[count++] = k - removed;
       }
       units[out] = unit;
       map[out++] = k - removed;
     }
     this.foldedLength = out;
+    this.wordCount = count;
     this.wordAscii += ascii;
     this.wordOther += other;
     this.wordLookalike += lookalikes;
     this.wordEndText = k;
-    this.markRun = 0;
+    this.markRun = markRun;
     this.previousCp = text.charCodeAt(k - 1);
     return k;
   }
@@ -581,14 +612,7 @@ class Scanner {
       this.wordFoldedStart = this.foldedLength;
       this.wordCount = 0;
     }
-    if (this.wordCount === wordPositions.length) {
-      const grown = new Int32Array(wordPositions.length * 2);
-      grown.set(wordPositions);
-      wordPositions = grown;
-      const grownOut = new Int32Array(grown.length);
-      grownOut.set(wordOutPositions);
-      wordOutPositions = grownOut;
-    }
+    if (this.wordCount === wordPositions.length) growWordPositions();
     wordPositions[this.wordCount] = at;
     wordOutPositions[this.wordCount++] = at - this.removed;
     this.wordEndText = at + size;
