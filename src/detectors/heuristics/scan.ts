@@ -412,8 +412,16 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
 
   if (hitCount <= 2 * MAX_ATTEMPTS) tryAll(view, index, hitCount, requirementMet, fired, out);
   else tryCapped(view, index, hitCount, requirementMet, fired, out, skipped);
+  releaseBuffers();
+}
+
+/**
+ * After a flood of more than a megabyte grew the shared buffers: let the memory go. (Called after every
+ * scan: code in scan that only megabyte floods reach has no type feedback when V8 optimizes scan on a
+ * flood, and the optimized code, reused, deoptimized there on every flood.)
+ */
+function releaseBuffers(): void {
   if (hitPositions.length > MAX_KEPT_HITS) {
-    // A flood of more than a megabyte grew them: let the memory go.
     hitPositions = new Int32Array(HIT_BUFFER);
     hitLists = new Int32Array(HIT_BUFFER);
   }
