@@ -65,6 +65,10 @@ let foldedMap = new Int32Array(4097);
 let wordPositions = new Int32Array(256);
 let wordOutPositions = new Int32Array(256);
 const utf16 = new TextDecoder("utf-16le");
+const TAG_BYTES = 256;
+/** Capacity kept between scans once grown. */
+const MAX_KEPT_TAG_BYTES = 64 * 1024;
+let tagBytes = Buffer.alloc(TAG_BYTES);
 
 let kindTable: { readonly source: FoldTable; readonly kinds: Uint8Array } | undefined;
 /** In letterKinds: a letter of a script other than Latin. */
@@ -529,17 +533,32 @@ class Scanner {
       return at + size;
     }
     if (this.invisibleRun === 0) this.zeroWidthBeforeWord = this.wordStartText >= 0 && isSplittable(this.previousCp);
-    this.invisibleRun++;
+    // Zero-width characters of the BMP right after this one count and go the same way: taken here at once.
+    let end = at + size;
+    let count = 1;
+    if (kind === Invisible.ZeroWidth && this.options.unitByUnit !== true) {
+      const text = this.source;
+      while (end < text.length) {
+        const unit = text.charCodeAt(end);
+        if ((unit >= 0xd800 && unit <= 0xdfff) || invisibleKind(unit) !== Invisible.ZeroWidth) break;
+        end++;
+        count++;
+      }
+      this.zeroWidth += count - 1;
+    }
+    this.invisibleRun += count;
     if (this.invisibleRun > this.longestInvisibleRun) this.longestInvisibleRun = this.invisibleRun;
-    if (this.options.stripInvisible) this.remove(at, size);
-    return at + size;
+    if (this.options.stripInvisible) this.remove(at, end - at);
+    return end;
   }
 
   private tagRun(at: number): number {
     const text = this.source;
     let end = at;
-    let decoded = "";
     let cancelled = false;
+    // The printable ASCII the tags spell, as bytes (one string at the end, not one concatenation per tag).
+    let length = 0;
+    let letters = 0;
     while (end < text.length) {
       const cp = text.codePointAt(end) ?? 0;
       if (!isTag(cp)) break;
@@ -549,13 +568,24 @@ class Scanner {
         cancelled = true;
         break;
       }
-      if (ascii >= 0x20 && ascii < 0x7f) decoded += String.fromCharCode(ascii);
+      if (ascii >= 0x20 && ascii < 0x7f) {
+        if (length === tagBytes.length) {
+          const grown = Buffer.alloc(2 * tagBytes.length);
+          tagBytes.copy(grown);
+          tagBytes = grown;
+        }
+        tagBytes[length++] = ascii;
+        const lower = ascii | 0x20;
+        if (lower >= 0x61 && lower <= 0x7a) letters++;
+      }
     }
+    const decoded = length === 0 ? "" : tagBytes.toString("latin1", 0, length);
+    if (tagBytes.length > MAX_KEPT_TAG_BYTES) tagBytes = Buffer.alloc(TAG_BYTES);
     const flagBody = cancelled && this.previousCp === 0x1f3f4 && WELL_FORMED_FLAG_TAGS.test(decoded);
     if (flagBody && RGI_FLAG_TAGS.has(decoded)) return end;
     if (flagBody) this.flagLikeTagRuns++;
     this.tagRuns++;
-    this.tagLetters += countLetters(decoded);
+    this.tagLetters += letters;
     if (this.firstTag === null) this.firstTag = { start: at, end };
     if (decoded.length > 0) this.hiddenTags.push(decoded);
     if (this.options.stripInvisible) this.remove(at, end - at);
