@@ -645,6 +645,24 @@ export function prepareView(text: string): string {
   // Lower-case ASCII (the folded view usually is) is already prepared: lower-casing changes only A-Z below
   // 0x80 and the replacement only touches units above it. The test stops at the first unit that needs work.
   if (!NEEDS_PREPARING.test(text)) return text;
+  // Lower-casing and folding, one unit at a time through one table, over a copy of the units: unless a unit's
+  // lower case is more than a function of that unit (see preparedUnits), which the whole-string path handles.
+  const { prepared, complex } = preparedUnits();
+  const bytes = Buffer.alloc(2 * text.length);
+  bytes.write(text, 0, "utf16le");
+  if (BIG_ENDIAN) bytes.swap16();
+  const units = new Uint16Array(bytes.buffer, bytes.byteOffset, text.length);
+  for (let k = 0; k < units.length; k++) {
+    const unit = units[k]!;
+    if (complex[unit] === 1) return prepareWhole(text);
+    units[k] = prepared[unit]!;
+  }
+  if (BIG_ENDIAN) bytes.swap16();
+  return bytes.toString("utf16le");
+}
+
+/** prepareView for any text: lower-case the whole string (unless that changes its length), then fold per unit. */
+function prepareWhole(text: string): string {
   const lowered = text.toLowerCase();
   const folded = lowered.length === text.length ? lowered : text; // rare: lower-casing changed the length; keep offsets
   if (!FOLDABLE.test(folded)) return folded;
@@ -658,6 +676,28 @@ export function prepareView(text: string): string {
   for (let k = 0; k < units.length; k++) units[k] = table[units[k]!]!;
   if (BIG_ENDIAN) bytes.swap16();
   return bytes.toString("utf16le");
+}
+
+let preparedTables: { readonly prepared: Uint16Array; readonly complex: Uint8Array } | null = null;
+
+/**
+ * Per UTF-16 unit, what prepareView makes of it (its lower case, folded), and 1 in `complex` when that is not
+ * a function of the unit alone: a surrogate (the letter is the pair's), capital sigma (its lower case depends
+ * on whether a word ends after it), or a unit whose lower case is longer (İ; the whole text then stays as it is).
+ */
+function preparedUnits(): { readonly prepared: Uint16Array; readonly complex: Uint8Array } {
+  if (preparedTables === null) {
+    const folds = unitFoldTable();
+    const prepared = new Uint16Array(0x10000);
+    const complex = new Uint8Array(0x10000);
+    for (let code = 0; code < 0x10000; code++) {
+      const lower = String.fromCharCode(code).toLowerCase();
+      if ((code >= 0xd800 && code <= 0xdfff) || code === 0x3a3 || lower.length !== 1) complex[code] = 1;
+      else prepared[code] = folds[lower.charCodeAt(0)]!;
+    }
+    preparedTables = { prepared, complex };
+  }
+  return preparedTables;
 }
 
 /** The units prepareView folds (after lower-casing): Latin and Cyrillic letters with diacritics, curly quotes and primes. */

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { BUILTIN_RULES, loadRules, type CompiledRule } from "../../../src/detectors/heuristics/index.js";
 import { RULE_CATEGORIES } from "../../../src/detectors/heuristics/rules.js";
 import { buildAnchorIndex, prepareView, scan, type RuleMatch } from "../../../src/detectors/heuristics/scan.js";
+import { mulberry32 } from "../../../src/util/random.js";
 import { worstCaseFor } from "./worst-case.js";
 
 function engineMatches(rule: CompiledRule, text: string): RuleMatch[] {
@@ -76,6 +77,17 @@ describe("heuristics prepareView", () => {
     for (let code = 0; code < 0x10000; code++) {
       const unit = String.fromCharCode(code);
       for (const text of [unit, `X${unit}y`]) if (prepareView(text) !== reference(text)) expect(prepareView(text), code.toString(16)).toBe(reference(text));
+    }
+  });
+
+  it("lower-cases in context as the whole-string lower case does (final sigma, İ, letters beyond the BMP)", () => {
+    const pieces = ["Σ", "σ", "ς", "ΑΣ ", "ΟΔΟΣ", "İ", "I", "ı", "ЖЁЛТЫЙ", "É", "ß", "ẞ", "ǅ", "\u{10400}", "\u{10428}", " ", ".", "A", "Ⅻ", "’", "\u0301", "\u212a", "\ud800"];
+    const random = mulberry32(11);
+    for (let round = 0; round < 3000; round++) {
+      let text = "";
+      const count = 1 + Math.floor(random() * 10);
+      for (let k = 0; k < count; k++) text += pieces[Math.floor(random() * pieces.length)];
+      expect(prepareView(text), text).toBe(reference(text));
     }
   });
 
