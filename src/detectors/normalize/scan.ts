@@ -6,9 +6,10 @@
  *
  * The loop reads the folding table (fold-table.ts) and writes into reusable typed
  * buffers; it allocates nothing per character. Pure printable ASCII takes a fast
- * path that skips it altogether; in other text, stretches of plain ASCII between
- * words (asciiStretch) and words from a letter beyond ASCII whose folding is simple
- * (wordStretch) are taken in tight loops rather than unit by unit.
+ * path that skips it altogether; in other text, stretches of plain ASCII and of Latin
+ * letters with diacritics between words (asciiStretch) and words from a letter beyond
+ * ASCII whose folding is simple (wordStretch) are taken in tight loops rather than
+ * unit by unit.
  */
 import type { Finding } from "../../guard/types.js";
 import {
@@ -69,6 +70,29 @@ const TAG_BYTES = 256;
 /** Capacity kept between scans once grown. */
 const MAX_KEPT_TAG_BYTES = 64 * 1024;
 let tagBytes = Buffer.alloc(TAG_BYTES);
+
+let latinTable: { readonly source: FoldTable; readonly folds: Uint16Array } | undefined;
+
+/**
+ * Per BMP unit beyond ASCII, the ASCII letter it folds to when nonAscii() would only write that letter and
+ * count it as a Latin one (a word character, not styled, no combining mark or invisible character, no
+ * look-alike, folding to one unit a-z: é -> e, Ü -> u); else 0.
+ */
+function latinFolds(table: FoldTable): Uint16Array {
+  if (latinTable?.source !== table) {
+    const folds = new Uint16Array(0x10000);
+    for (let cp = 0xa0; cp <= 0xffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      if (((table.classBmp[cp] ?? 0) & (WORD | STYLED)) !== WORD || invisibleKind(cp) !== Invisible.None || isDiacritic(cp)) continue;
+      const fold = table.foldBmp[cp] ?? NO_FOLD;
+      if (fold === NO_FOLD || foldLength(fold) !== 1 || (table.lookalikeBmp[cp] ?? NO_FOLD) !== NO_FOLD) continue;
+      const to = table.pool[foldOffset(fold)] ?? 0;
+      if (to >= 0x61 && to <= 0x7a) folds[cp] = to;
+    }
+    latinTable = { source: table, folds };
+  }
+  return latinTable.folds;
+}
 
 let kindTable: { readonly source: FoldTable; readonly kinds: Uint8Array } | undefined;
 /** In letterKinds: a letter of a script other than Latin. */
@@ -233,6 +257,7 @@ class Scanner {
     const text = this.source;
     const length = text.length;
     const kinds = letterKinds(this.table);
+    const latin = latinFolds(this.table);
     let i = 0;
     while (i < length) {
       const unit = text.charCodeAt(i);
@@ -251,6 +276,14 @@ class Scanner {
       if (kinds[unit] !== 0 && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
         i = this.wordStretch(i);
         continue;
+      }
+      if (latin[unit] !== 0 && this.wordStartText < 0 && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
+        // A word that starts with a Latin letter with a diacritic (École, Über).
+        const next = this.asciiStretch(i);
+        if (next > i) {
+          i = next;
+          continue;
+        }
       }
       let cp = unit;
       let size = 1;
@@ -300,10 +333,11 @@ class Scanner {
   }
 
   /**
-   * Plain ASCII (printable, tab, line breaks) from `from`, where no word and no invisible run is in progress,
-   * up to the last separator before a unit it does not take (the word there may go on beyond ASCII) or to the
-   * end: what ascii() would do unit by unit, in one tight loop. Such words have no look-alikes, so ending one
-   * only adds its letters to latinLetters. Returns the index after what it consumed (`from`: nothing).
+   * Plain ASCII (printable, tab, line breaks) and Latin letters that fold to one ASCII letter (latinFolds)
+   * from `from`, where no word and no invisible run is in progress, up to the last separator before a unit it
+   * does not take (the word there may go on beyond these) or to the end: what ascii() and nonAscii() would do
+   * unit by unit, in one tight loop. Such words have no look-alikes, so ending one only adds its letters to
+   * latinLetters. Returns the index after what it consumed (`from`: nothing).
    */
   private asciiStretch(from: number): number {
     const text = this.source;
@@ -318,12 +352,19 @@ class Scanner {
     let settled = from;
     let settledOut = out;
     let settledLetters = 0;
+    const latin = latinFolds(this.table);
     let k = from;
     for (; k < length; k++) {
       let unit = text.charCodeAt(k);
       if (unit >= 0x61 && unit <= 0x7a) letters++;
       else if (unit >= 0x41 && unit <= 0x5a) {
         unit += 0x20;
+        letters++;
+      } else if (unit >= 0x80) {
+        // A Latin letter with a diacritic (é, Ü) is one more ASCII letter of its word in the folded view.
+        const folded = latin[unit]!;
+        if (folded === 0) break;
+        unit = folded;
         letters++;
       } else if (unit < 0x30 || unit > 0x39) {
         if (unit > 0x7e || (unit < 0x20 && unit !== 0x09 && unit !== 0x0a && unit !== 0x0d)) break;
