@@ -33,7 +33,7 @@ import { DEFAULT_TRAIN_OPTIONS, fitWeights, prepareTraining } from "../src/model
 import { WEIGHTS_FILE } from "../src/model/weights.js";
 
 /** Bump when the training data, templates or method change. */
-const MODEL_VERSION = "2025.11.3";
+const MODEL_VERSION = "2025.11.4";
 
 /** Ordinary benign traffic: the sources the block and flag thresholds are calibrated on. */
 export const CALIBRATION_SETS = new Set([
@@ -56,9 +56,9 @@ const templates = JSON.parse(readFileSync(join(root, "data/model/training-templa
 const log = (line: string): void => console.error(line);
 
 const started = performance.now();
-// --l2, --epochs and --boost exist for experiments; the shipped model uses the defaults.
-const options = { ...DEFAULT_TRAIN_OPTIONS, l2: numberArg("--l2") ?? DEFAULT_TRAIN_OPTIONS.l2, epochs: numberArg("--epochs") ?? DEFAULT_TRAIN_OPTIONS.epochs, hardNegativeBoost: numberArg("--boost") ?? DEFAULT_TRAIN_OPTIONS.hardNegativeBoost, hidden: numberArg("--hidden") ?? DEFAULT_TRAIN_OPTIONS.hidden };
-const shipping = !args.includes("--dry") && options.hidden === DEFAULT_TRAIN_OPTIONS.hidden && scale === 1 && options.l2 === DEFAULT_TRAIN_OPTIONS.l2 && options.epochs === DEFAULT_TRAIN_OPTIONS.epochs && options.hardNegativeBoost === DEFAULT_TRAIN_OPTIONS.hardNegativeBoost;
+// --l2, --epochs, --boost, --hidden, --seed, --window, --stride and --sub (0: none) exist for experiments; the shipped model uses the defaults.
+const options = { ...DEFAULT_TRAIN_OPTIONS, l2: numberArg("--l2") ?? DEFAULT_TRAIN_OPTIONS.l2, epochs: numberArg("--epochs") ?? DEFAULT_TRAIN_OPTIONS.epochs, hardNegativeBoost: numberArg("--boost") ?? DEFAULT_TRAIN_OPTIONS.hardNegativeBoost, hidden: numberArg("--hidden") ?? DEFAULT_TRAIN_OPTIONS.hidden, seed: numberArg("--seed") ?? DEFAULT_TRAIN_OPTIONS.seed, settings: { ...DEFAULT_TRAIN_OPTIONS.settings, window: numberArg("--window") ?? DEFAULT_TRAIN_OPTIONS.settings.window, stride: numberArg("--stride") ?? DEFAULT_TRAIN_OPTIONS.settings.stride, sub: numberArg("--sub") ?? DEFAULT_TRAIN_OPTIONS.settings.sub } };
+const shipping = !args.includes("--dry") && options.seed === DEFAULT_TRAIN_OPTIONS.seed && options.settings.window === DEFAULT_TRAIN_OPTIONS.settings.window && options.settings.stride === DEFAULT_TRAIN_OPTIONS.settings.stride && options.settings.sub === DEFAULT_TRAIN_OPTIONS.settings.sub && options.hidden === DEFAULT_TRAIN_OPTIONS.hidden && scale === 1 && options.l2 === DEFAULT_TRAIN_OPTIONS.l2 && options.epochs === DEFAULT_TRAIN_OPTIONS.epochs && options.hardNegativeBoost === DEFAULT_TRAIN_OPTIONS.hardNegativeBoost;
 const corpus = buildCorpus({ datasets, templates, seed: options.seed, scale });
 const samples = corpus.samples;
 log(`corpus: ${samples.length} texts in ${FOLDS} folds`);

@@ -8,8 +8,8 @@
  *   benign text, and whitespace tokens that look like optimised gibberish.
  * Windows of the text are then scored from these records without another pass,
  * which is what keeps long documents cheap: every window is a range. Running
- * totals are kept at checkpoints every gcd(window, stride) characters and at the
- * end, which is where every window starts and ends. When scoring, the hashed
+ * totals are kept at checkpoints every gcd(window, stride, sub/2) characters and at
+ * the end, which is where every window and sub-window starts and ends. When scoring, the hashed
  * features are summed into their weights as they are found instead of stored.
  */
 import { inFilter, MAX_PHRASE_WORDS, PHRASE_SEED, type CompiledLexicon } from "./lexicon.js";
@@ -32,6 +32,12 @@ export interface FeatureSettings {
   /** Window length and stride in UTF-16 units of the folded text. */
   readonly window: number;
   readonly stride: number;
+  /**
+   * Sub-window length: a window's hashed term is the highest of its own and those of the sub-windows of
+   * this many characters inside it (see `subWindows`), so a short instruction in a long benign document is
+   * diluted by less host text. The dense features stay the window's. Absent: the window's own term only.
+   */
+  readonly sub?: number;
 }
 
 const SEED_CHAR4 = 0x1b873593;
@@ -324,10 +330,23 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
 
 /** Every window starts and ends on a multiple of this (or at the end of the text). */
 export function checkpointEvery(settings: FeatureSettings): number {
-  let a = settings.window;
-  let b = settings.stride;
-  while (b !== 0) [a, b] = [b, a % b];
-  return a;
+  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+  const every = gcd(settings.window, settings.stride);
+  return settings.sub ? gcd(every, settings.sub / 2) : every;
+}
+
+/**
+ * Sub-windows of the window [start, end): `sub` characters long, one every sub/2 characters from its
+ * start, the last one cut at `end` (kept when longer than sub/2). Scoring walks the same ranges inline.
+ */
+export function subWindows(start: number, end: number, settings: FeatureSettings): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const sub = settings.sub ?? 0;
+  for (let p = start; sub > 0 && p + sub / 2 < end; p += sub / 2) {
+    out.push([p, Math.min(end, p + sub)]);
+    if (p + sub >= end) break;
+  }
+  return out;
 }
 
 /** Number of windows covering a text of `length`: one for short texts, else one every `stride` until one reaches the end. */

@@ -2,7 +2,8 @@
  * The classifier: weights, the binary weights format, and scoring.
  *
  * A text is featurized once; each window of it is scored as
- *   bias + (sum of hashed-feature weights in the window) / sqrt(feature count)
+ *   bias + max over the window and its sub-windows of
+ *          (sum of hashed-feature weights in the range) / sqrt(feature count in the range)
  *        + dense weights . dense features x of the window
  *        + v . relu(W x + c)   (a small hidden layer over the same dense features)
  * and the text's score is its highest-scoring window, so an instruction hidden
@@ -275,6 +276,9 @@ export class Classifier {
     const windows = windowCount(length, settings);
     const trace = this.featurizer.current;
     const dense = this.denseWeights[d]!;
+    const subLength = this.parts.settings.sub ?? 0;
+    const subStep = subLength / 2;
+    const every = trace.checkpointEvery;
     // The best window is kept in locals and returned as one object: no allocation per window.
     let bestRaw = -Infinity;
     let bestWindow = 0;
@@ -285,7 +289,17 @@ export class Classifier {
       const from = trace.at(start);
       const to = trace.at(end);
       const count = trace.checkHashedCount[to]! - trace.checkHashedCount[from]!;
-      let raw = this.bias[d]! + (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
+      let hashedTerm = (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
+      // The highest hashed term of the window and its sub-windows (the ranges of subWindows in features.ts).
+      // Their bounds inside the window are checkpoints p / every (trace.at without its checks), the last one `to`.
+      for (let p = start; subLength > 0 && p + subStep < end; p += subStep) {
+        const a = p / every;
+        const b = p + subLength >= end ? to : (p + subLength) / every;
+        const term = (trace.checkHashedSum[b]! - trace.checkHashedSum[a]!) / Math.sqrt(Math.max(1, trace.checkHashedCount[b]! - trace.checkHashedCount[a]!));
+        if (term > hashedTerm) hashedTerm = term;
+        if (p + subLength >= end) break;
+      }
+      let raw = this.bias[d]! + hashedTerm;
       const concepts = this.featurizer.dense(start, end, this.denseScratch);
       for (let k = 0; k < dense.length; k++) raw += dense[k]! * this.denseScratch[k]!;
       if (this.hidden) raw = hiddenLayer(this.hidden, this.denseScratch, this.activeScratch, raw);

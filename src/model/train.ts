@@ -4,7 +4,7 @@
  * Deterministic: a seeded shuffle, fixed iteration order, sums in index order.
  */
 import { CHAR_CLASSES } from "./text.js";
-import { countClassBigrams, type FeatureSettings, type GibberishModel } from "./features.js";
+import { countClassBigrams, subWindows, type FeatureSettings, type GibberishModel } from "./features.js";
 import type { LexiconSource } from "./lexicon.js";
 import { buildParts, DOMAINS, WindowFeaturizer, hiddenLayer, type Domain, type ModelParts, type RawWeights } from "./model.js";
 import { jsonView } from "./detect.js";
@@ -40,7 +40,7 @@ export interface TrainOptions {
 
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   seed: 20_251_121,
-  settings: { bucketBits: 17, window: 384, stride: 192 },
+  settings: { bucketBits: 17, window: 384, stride: 192, sub: 192 },
   epochs: 4,
   learningRate: 0.1,
   l2: 2e-5,
@@ -53,6 +53,8 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
 interface Example {
   readonly buckets: Uint32Array;
   readonly values: Float32Array;
+  /** The window's sub-windows (settings.sub): its hashed term is the highest of the whole window's and theirs. */
+  readonly subs?: ReadonlyArray<{ readonly buckets: Uint32Array; readonly values: Float32Array }>;
   readonly dense: Float32Array;
   readonly domain: 0 | 1;
   readonly label: 0 | 1;
@@ -127,7 +129,8 @@ export function buildExamples(parts: ModelParts, samples: readonly TrainingSampl
       const { buckets, values } = featurizer.sparse(range[0], range[1]);
       const dense = new Float32Array(featurizer.denseSize);
       featurizer.dense(range[0], range[1], dense);
-      examples.push({ buckets, values, dense, domain, label, weight, fold: sample.fold ?? 0 });
+      const subs = subWindows(range[0], range[1], parts.settings).map(([from, to]) => featurizer.sparse(from, to));
+      examples.push({ buckets, values, dense, domain, label, weight, fold: sample.fold ?? 0, ...(subs.length > 0 ? { subs } : {}) });
     };
     if (ranges.length === 1) {
       emit(ranges[0]!, sample.label, sample.weight);
@@ -233,10 +236,27 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
       const e = examples[index]!;
       const d = e.domain;
       let z = bias[0]! + (d ? bias[1]! : 0);
-      for (let k = 0; k < e.buckets.length; k++) {
-        const b = e.buckets[k]!;
-        z += (hashed[0][b]! + (d ? hashed[1][b]! : 0)) * e.values[k]!;
+      // The hashed term: the highest of the window's and its sub-windows' (the gradient goes to the one taken).
+      const hashedDot = (buckets: Uint32Array, values: Float32Array): number => {
+        let sum = 0;
+        for (let k = 0; k < buckets.length; k++) {
+          const b = buckets[k]!;
+          sum += (hashed[0][b]! + (d ? hashed[1][b]! : 0)) * values[k]!;
+        }
+        return sum;
+      };
+      let taken = { buckets: e.buckets, values: e.values };
+      let hashedTerm = hashedDot(e.buckets, e.values);
+      if (e.subs) {
+        for (const sub of e.subs) {
+          const h = hashedDot(sub.buckets, sub.values);
+          if (h > hashedTerm) {
+            hashedTerm = h;
+            taken = sub;
+          }
+        }
       }
+      z += hashedTerm;
       for (let k = 0; k < denseSize; k++) z += (dense[0][k]! + (d ? dense[1][k]! : 0)) * e.dense[k]!;
       if (units > 0) z = hiddenLayer(hidden, e.dense, active, z, act);
       const p = sigmoid(z);
@@ -247,9 +267,9 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
         const l2 = t === 0 ? options.l2 : options.domainL2;
         const table = hashed[t]!;
         const acc = hashedG[t]!;
-        for (let k = 0; k < e.buckets.length; k++) {
-          const b = e.buckets[k]!;
-          const grad = g * e.values[k]! + l2 * table[b]!;
+        for (let k = 0; k < taken.buckets.length; k++) {
+          const b = taken.buckets[k]!;
+          const grad = g * taken.values[k]! + l2 * table[b]!;
           acc[b]! += grad * grad;
           table[b]! -= (lr * grad) / Math.sqrt(acc[b]! + eps);
         }
