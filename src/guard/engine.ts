@@ -51,16 +51,13 @@ export function createGuard(options: GuardOptions = {}): Guard {
   };
 
   const hasRun = new WeakSet<Layer>();
-  const start = (layer: Layer, input: LayerInputWithoutSignal): ReturnType<typeof startContained> => {
-    const coldStart = !hasRun.has(layer);
+  const coldStart = (layer: Layer): boolean => {
+    const first = !hasRun.has(layer);
     hasRun.add(layer);
-    return startContained(layer, input, coldStart);
+    return first;
   };
-  const run = (layer: Layer, input: LayerInputWithoutSignal): ContainedResult | Promise<ContainedResult> => {
-    const coldStart = !hasRun.has(layer);
-    hasRun.add(layer);
-    return runContained(layer, input, coldStart);
-  };
+  const run = (layer: Layer, input: LayerInputWithoutSignal): ContainedResult | Promise<ContainedResult> => runContained(layer, input, coldStart(layer));
+  const start = (layer: Layer, input: LayerInputWithoutSignal): ReturnType<typeof startContained> => startContained(layer, input, coldStart(layer));
   let warmedUp: Promise<void> | undefined;
   const warmUp = (): Promise<void> => (warmedUp ??= Promise.all(layers.map((layer) => layer.warmUp?.())).then(() => undefined));
 
