@@ -204,10 +204,7 @@ export interface OperatingPoint {
 
 /** Raw score reached by a fraction `fpr` of benign calibration inputs (linear between stored points). */
 export function rawAtFpr(points: readonly CalibrationPoint[], fpr: number): number {
-  // Stored points are in FPR order: sort (a copy) only when they are not, so scoring allocates nothing here.
-  let ordered = true;
-  for (let i = 1; i < points.length; i++) if (points[i]!.fpr < points[i - 1]!.fpr) ordered = false;
-  const sorted = ordered ? points : [...points].sort((a, b) => a.fpr - b.fpr);
+  const sorted = [...points].sort((a, b) => a.fpr - b.fpr);
   if (sorted.length === 0) return 0;
   if (fpr <= sorted[0]!.fpr) return sorted[0]!.raw;
   for (let i = 1; i < sorted.length; i++) {
@@ -227,8 +224,22 @@ export function rawAtFpr(points: readonly CalibrationPoint[], fpr: number): numb
  * the flag threshold; monotonic and continuous everywhere.
  */
 export function calibrate(raw: number, points: readonly CalibrationPoint[], operating: OperatingPoint, thresholds: { flag: number; block: number }): number {
+  return calibrateAt(raw, rawOperatingPoint(points, operating), thresholds);
+}
+
+/** The raw scores at an operating point's block and flag FPRs (the flag one strictly below). */
+export interface RawOperatingPoint {
+  readonly rawBlock: number;
+  readonly rawFlag: number;
+}
+
+export function rawOperatingPoint(points: readonly CalibrationPoint[], operating: OperatingPoint): RawOperatingPoint {
   const rawBlock = rawAtFpr(points, operating.blockFpr);
-  const rawFlag = Math.min(rawBlock - 1e-6, rawAtFpr(points, operating.flagFpr));
+  return { rawBlock, rawFlag: Math.min(rawBlock - 1e-6, rawAtFpr(points, operating.flagFpr)) };
+}
+
+/** `calibrate` with the operating point's raw scores worked out beforehand (they depend only on the policy). */
+export function calibrateAt(raw: number, { rawBlock, rawFlag }: RawOperatingPoint, thresholds: { flag: number; block: number }): number {
   const { flag, block } = thresholds;
   const softness = 1.5;
   let score: number;

@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import type { Category } from "../policy/categories.js";
 import type { ClassifierOptions, Policy, Role } from "../policy/schema.js";
 import type { Finding, Layer, LayerInput, LayerOutput } from "../guard/types.js";
-import { calibrate, detect, type Detection } from "./detect.js";
+import { calibrateAt, detect, rawOperatingPoint, type Detection, type RawOperatingPoint } from "./detect.js";
 import type { Classifier, Domain } from "./model.js";
 import { sharedScoringThread } from "./offload.js";
 import { loadClassifier, shippedClassifier } from "./weights.js";
@@ -60,14 +60,25 @@ export function createClassifierLayer(policy: Policy, options: ClassifierLayerOp
   const thread = config.offloadChars > 0 && !options.classifier ? sharedScoringThread(config.modelDir && resolve(config.modelDir)) : null;
   const startThread = (): Promise<void> => (thread ? thread.start().catch(() => undefined) : Promise.resolve());
 
+  // Per role, the raw scores where the calibrated score meets the thresholds: fixed by the policy and the
+  // model, so worked out once per role rather than on every check.
+  const operatingByRole = new Map<Role, RawOperatingPoint>();
+  const operatingFor = (role: Role): RawOperatingPoint => {
+    let operating = operatingByRole.get(role);
+    if (!operating) {
+      const roleConfig = config.roles[role];
+      const blockFpr = roleConfig?.blockFpr ?? config.blockFpr;
+      operating = rawOperatingPoint(calibration[domainForRole(role)], { blockFpr, flagFpr: Math.max(blockFpr, roleConfig?.flagFpr ?? config.flagFpr) });
+      operatingByRole.set(role, operating);
+    }
+    return operating;
+  };
+
   const report = (input: LayerInput, detection: Detection): LayerOutput => {
     const domain = domainForRole(input.role);
     const concepts = conceptSet(classifier, detection.concepts);
     const category = categoryFor(input.role, detection, concepts);
-    const roleConfig = config.roles[input.role];
-    const blockFpr = roleConfig?.blockFpr ?? config.blockFpr;
-    const operating = { blockFpr, flagFpr: Math.max(blockFpr, roleConfig?.flagFpr ?? config.flagFpr) };
-    const score = calibrate(detection.raw, calibration[domain], operating, thresholdsFor(policy, input.role, category));
+    const score = calibrateAt(detection.raw, operatingFor(input.role), thresholdsFor(policy, input.role, category));
     if (score < config.minScore) return { findings: [] };
     const finding: Finding = {
       detector: "classifier",
