@@ -155,7 +155,7 @@ function scanRun(text: string, from: number, to: number, out: string[]): void {
     const lower = code >= 0x61 && code <= 0x7a;
     const upper = code >= 0x41 && code <= 0x5a;
     const digit = code >= 0x30 && code <= 0x39;
-    const inRun = lower || upper || digit || code === 0x2b || code === 0x2f || code === 0x2d || code === 0x5f;
+    const inRun = inAlphabet(code);
     const hex = digit || (code >= 0x61 && code <= 0x66) || (code >= 0x41 && code <= 0x46);
     if (!inRun) {
       if (i - runStart >= 24) flush(i);

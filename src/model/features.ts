@@ -125,6 +125,14 @@ export class Trace {
     return k;
   }
 
+  /**
+   * The hashed term of the range between checkpoints `from` and `to` when scoring: the sum of its hashed
+   * features' weights over the square root of their count.
+   */
+  hashedTerm(from: number, to: number): number {
+    return (this.checkHashedSum[to]! - this.checkHashedSum[from]!) / Math.sqrt(Math.max(1, this.checkHashedCount[to]! - this.checkHashedCount[from]!));
+  }
+
   /** Sum of per-character surprise over [start, end). */
   surpriseBetween(start: number, end: number): number {
     return this.checkSurprise[this.at(end)]! - this.checkSurprise[this.at(start)]!;

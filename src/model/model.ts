@@ -286,16 +286,14 @@ export class Classifier {
     for (let w = 0; w < windows; w++) {
       const start = w * settings.stride;
       const end = windowEnd(w, length, settings);
-      const from = trace.at(start);
       const to = trace.at(end);
-      const count = trace.checkHashedCount[to]! - trace.checkHashedCount[from]!;
-      let hashedTerm = (trace.checkHashedSum[to]! - trace.checkHashedSum[from]!) / Math.sqrt(Math.max(1, count));
+      let hashedTerm = trace.hashedTerm(trace.at(start), to);
       // The highest hashed term of the window and its sub-windows (the ranges of subWindows in features.ts).
       // Their bounds inside the window are checkpoints p / every (trace.at without its checks), the last one `to`.
       for (let p = start; subLength > 0 && p + subStep < end; p += subStep) {
         const a = p / every;
         const b = p + subLength >= end ? to : (p + subLength) / every;
-        const term = (trace.checkHashedSum[b]! - trace.checkHashedSum[a]!) / Math.sqrt(Math.max(1, trace.checkHashedCount[b]! - trace.checkHashedCount[a]!));
+        const term = trace.hashedTerm(a, b);
         if (term > hashedTerm) hashedTerm = term;
         if (p + subLength >= end) break;
       }
