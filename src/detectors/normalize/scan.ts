@@ -235,12 +235,19 @@ class Scanner {
   private readonly hiddenSelectors: string[] = [];
   /** Last visible code point, for deciding whether a joiner or selector is part of an emoji or a script. */
   private previousCp = 0;
+  /** The tight loops (asciiStretch, wordStretch, zero-width runs) may be used: off only for the reference path. */
+  private readonly stretches: boolean;
+  private readonly kinds: Uint8Array;
+  private readonly latin: Uint16Array;
 
   constructor(
     private readonly source: string,
     private readonly options: ScanOptions,
     private readonly table: FoldTable,
   ) {
+    this.stretches = options.unitByUnit !== true;
+    this.kinds = letterKinds(table);
+    this.latin = latinFolds(table);
     const capacity = source.length + 64;
     if (foldedUnits.length < capacity) {
       foldedUnits = new Uint16Array(capacity * 1.5);
@@ -256,13 +263,13 @@ class Scanner {
   run(): ScanResult {
     const text = this.source;
     const length = text.length;
-    const kinds = letterKinds(this.table);
-    const latin = latinFolds(this.table);
+    const { kinds, latin } = this;
     let i = 0;
     while (i < length) {
       const unit = text.charCodeAt(i);
+      const stretch = this.stretches && this.invisibleRun === 0;
       if (unit < 0x80) {
-        if (this.wordStartText < 0 && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
+        if (stretch && this.wordStartText < 0) {
           const next = this.asciiStretch(i);
           if (next > i) {
             i = next;
@@ -273,11 +280,11 @@ class Scanner {
         i++;
         continue;
       }
-      if (kinds[unit] !== 0 && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
+      if (stretch && kinds[unit] !== 0) {
         i = this.wordStretch(i);
         continue;
       }
-      if (latin[unit] !== 0 && this.wordStartText < 0 && this.invisibleRun === 0 && this.options.unitByUnit !== true) {
+      if (stretch && latin[unit] !== 0 && this.wordStartText < 0) {
         // A word that starts with a Latin letter with a diacritic (École, Über).
         const next = this.asciiStretch(i);
         if (next > i) {
@@ -352,7 +359,7 @@ class Scanner {
     let settled = from;
     let settledOut = out;
     let settledLetters = 0;
-    const latin = latinFolds(this.table);
+    const latin = this.latin;
     let k = from;
     for (; k < length; k++) {
       let unit = text.charCodeAt(k);
@@ -402,7 +409,7 @@ class Scanner {
   private wordStretch(from: number): number {
     const text = this.source;
     const length = text.length;
-    const kinds = letterKinds(this.table);
+    const kinds = this.kinds;
     if (this.foldedLength + (length - from) >= foldedUnits.length) this.ensure(length - from);
     const units = foldedUnits;
     const map = foldedMap;
@@ -577,7 +584,7 @@ class Scanner {
     // Zero-width characters of the BMP right after this one count and go the same way: taken here at once.
     let end = at + size;
     let count = 1;
-    if (kind === Invisible.ZeroWidth && this.options.unitByUnit !== true) {
+    if (kind === Invisible.ZeroWidth && this.stretches) {
       const text = this.source;
       while (end < text.length) {
         const unit = text.charCodeAt(end);
