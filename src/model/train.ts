@@ -227,7 +227,6 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
   const active = new Int32Array(denseSize);
   const rng = new Random(options.seed);
   const order = examples.map((_, i) => i);
-  const eps = 1e-8;
   const lr = options.learningRate;
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     rng.shuffle(order);
@@ -269,39 +268,31 @@ export function fitWeights(prepared: PreparedTraining, options: TrainOptions, in
         const acc = hashedG[t]!;
         for (let k = 0; k < taken.buckets.length; k++) {
           const b = taken.buckets[k]!;
-          const grad = g * taken.values[k]! + l2 * table[b]!;
-          acc[b]! += grad * grad;
-          table[b]! -= (lr * grad) / Math.sqrt(acc[b]! + eps);
+          adagrad(table, acc, b, g * taken.values[k]! + l2 * table[b]!, lr);
         }
         const dt = dense[t]!;
         const dg = denseG[t]!;
         for (let k = 0; k < denseSize; k++) {
           const x = e.dense[k]!;
           if (x === 0) continue;
-          const grad = g * x + l2 * dt[k]!;
-          dg[k]! += grad * grad;
-          dt[k]! -= (lr * grad) / Math.sqrt(dg[k]! + eps);
+          adagrad(dt, dg, k, g * x + l2 * dt[k]!, lr);
         }
+        // The biases are plain numbers (doubles), kept apart so that adagrad() sees only Float32Arrays.
         biasG[t]! += g * g;
-        bias[t]! -= (lr * g) / Math.sqrt(biasG[t]! + eps);
+        bias[t]! -= (lr * g) / Math.sqrt(biasG[t]! + ADAGRAD_EPS);
       }
       for (let h = 0; h < units; h++) {
         const a = act[h]!;
         const back = a > 0 ? g * hv[h]! : 0;
-        const gv = g * a + options.l2 * hv[h]!;
-        hvG[h]! += gv * gv;
-        hv[h]! -= (lr * gv) / Math.sqrt(hvG[h]! + eps);
+        adagrad(hv, hvG, h, g * a + options.l2 * hv[h]!, lr);
         if (back === 0) continue;
         for (let k = 0; k < denseSize; k++) {
           const x = e.dense[k]!;
           if (x === 0) continue;
           const at = h * denseSize + k;
-          const gw = back * x + options.l2 * hw[at]!;
-          hwG[at]! += gw * gw;
-          hw[at]! -= (lr * gw) / Math.sqrt(hwG[at]! + eps);
+          adagrad(hw, hwG, at, back * x + options.l2 * hw[at]!, lr);
         }
-        hcG[h]! += back * back;
-        hc[h]! -= (lr * back) / Math.sqrt(hcG[h]! + eps);
+        adagrad(hc, hcG, h, back, lr);
       }
     }
     log(`epoch ${epoch + 1}/${options.epochs}: weighted loss ${(loss / Math.max(1, examples.length)).toFixed(4)}`);
@@ -319,3 +310,11 @@ export function trainModel(lexicon: LexiconSource, samples: readonly TrainingSam
 }
 
 export { DOMAINS };
+
+/** One AdaGrad step on params[i] for gradient `grad`; `squares` sums each parameter's squared gradients. */
+function adagrad(params: Float32Array, squares: Float32Array, i: number, grad: number, lr: number): void {
+  squares[i]! += grad * grad;
+  params[i]! -= (lr * grad) / Math.sqrt(squares[i]! + ADAGRAD_EPS);
+}
+
+const ADAGRAD_EPS = 1e-8;
