@@ -7,8 +7,8 @@
  *
  * `builtinLayers` is the registry: it turns a validated policy into the layers
  * the engine runs, in order. It also lists the learned classifier (src/model)
- * and the opt-in guard-model layer (src/external), which does I/O and is off
- * unless a policy turns it on.
+ * and the opt-in layers of src/external: the local ONNX model and the guard
+ * model served elsewhere, both off unless a policy turns them on.
  */
 import type { Policy } from "../policy/schema.js";
 import type { Layer } from "../guard/types.js";
@@ -22,6 +22,7 @@ import { outputSafetyLayerFromPolicy, structuredOutputLayerFromPolicy } from "./
 import { createHeuristicsLayer } from "./heuristics/index.js";
 import { createClassifierLayer } from "../model/layer.js";
 import { guardModelLayerFromPolicy } from "../external/guard-model.js";
+import { localModelLayerFromPolicy } from "../external/local-model.js";
 
 type LayerFactory = (policy: Policy) => Layer | null;
 
@@ -37,6 +38,7 @@ const FACTORIES: readonly LayerFactory[] = [
   structuredOutputLayerFromPolicy,
   createHeuristicsLayer,
   (policy) => createClassifierLayer(policy),
+  (policy) => localModelLayerFromPolicy(policy),
   (policy) => guardModelLayerFromPolicy(policy),
 ];
 

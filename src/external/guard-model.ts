@@ -136,7 +136,7 @@ export function readClassifyVerdict(reply: unknown, config: Pick<GuardModelOptio
 }
 
 /** Texts over the limit are sent as their two ends: instructions hide at the start or the end of a document. */
-function clip(text: string, maxChars: number): string {
+export function clip(text: string, maxChars: number): string {
   if (text.length <= maxChars) return text;
   const half = Math.floor(maxChars / 2);
   return `${text.slice(0, half)}\n[…]\n${text.slice(text.length - half)}`;

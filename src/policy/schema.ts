@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { GuardModelConfig } from "./guard-model.js";
+import { LocalModelConfig } from "./local-model.js";
 import { CATEGORY_NAMES } from "./categories.js";
 import { AccessConfig } from "./access.js";
 import { MonitorConfig } from "./monitor.js";
@@ -256,6 +257,7 @@ export const PolicySchema = z
         outputSafety: OutputSafetyConfig.prefault({}),
         structuredOutput: StructuredOutputConfig.prefault({}),
         guardModel: GuardModelConfig.prefault({}),
+        localModel: LocalModelConfig.prefault({}),
       })
       .prefault({})
       .describe("Per-layer configuration."),

@@ -15,10 +15,10 @@ function problemsOf(text: string) {
 }
 
 describe("policy loading", () => {
-  it("the built-in default is safe: every in-process layer on, fail-closed, and nothing that calls out (the guard model) on", () => {
+  it("the built-in default is safe: every built-in layer on, fail-closed; off only the two that need something the user provides (a guard model's server, a local model's directory)", () => {
     const { policy } = defaultPolicy();
     expect(policy.failureMode).toBe("closed");
-    for (const [name, layer] of Object.entries(policy.layers)) expect(layer.enabled, name).toBe(name !== "guardModel");
+    for (const [name, layer] of Object.entries(policy.layers)) expect(layer.enabled, name).toBe(name !== "guardModel" && name !== "localModel");
   });
 
   it("an enabled guard model needs its server and model, and says so", () => {
@@ -29,6 +29,12 @@ describe("policy loading", () => {
         expect.objectContaining({ path: "layers.guardModel.model", line: 4 }),
       ]),
     );
+  });
+
+  it("an enabled local model needs its directory, and says so", () => {
+    expect(problemsOf(["version: 1", "layers:", "  localModel:", "    enabled: true"].join("\n"))).toEqual([
+      expect.objectContaining({ path: "layers.localModel.dir", line: 4, expected: "the model directory when the layer is enabled" }),
+    ]);
   });
 
   it("lists every problem with its path, line, expectation and what was found", () => {
