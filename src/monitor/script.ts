@@ -48,10 +48,10 @@ export function guessScript(text: string): ScriptName {
       continue;
     }
     if (code >= 0xd800 && code <= 0xdfff) continue; // astral characters: rare in prose, skipped
-    const range = RANGES.find(([first, last]) => code >= first && code <= last);
-    if (range) {
+    const script = scriptOf(code);
+    if (script >= 0) {
       // The blocks contain a few non-letters (signs, digits); close enough for a mix.
-      counts[range[2]]!++;
+      counts[script]!++;
       letters++;
     } else if (LETTER.test(text[i]!)) {
       counts[OTHER]!++;
@@ -63,4 +63,10 @@ export function guessScript(text: string): ScriptName {
   let best = OTHER;
   for (let script = 0; script < counts.length; script++) if (counts[script]! > counts[best]!) best = script;
   return NAMES[best] as ScriptName;
+}
+
+/** The script of a BMP code unit by RANGES, or -1 (a plain loop: this runs per character on the request path). */
+function scriptOf(code: number): number {
+  for (const [first, last, script] of RANGES) if (code >= first && code <= last) return script;
+  return -1;
 }
