@@ -75,8 +75,6 @@ export function register(program: Command): void {
       const loaded = await loadPolicyOption(options.policy);
       if (!loaded) return;
       const guard = createGuard({ policy: loaded });
-      // A local model loads once, which no layer's time budget allows for: load it before the first check.
-      if (loaded.policy.layers.localModel.enabled) await guard.warmUp();
       const format = resolveFormat(options.format);
       const items = inputs(texts, options);
       if (!items) return;

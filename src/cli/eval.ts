@@ -68,8 +68,6 @@ export function register(program: Command): void {
         };
       } else {
         const guard = createGuard({ policy: loaded });
-        // A local model loads once, which no layer's time budget allows for: load it before the first check.
-        if (loaded.policy.layers.localModel.enabled) await guard.warmUp();
         run = async (item) => {
           const decision = await guard.check({ text: item.text, role: item.role });
           return { score: decision.score, flagged: decision.action === "block" };

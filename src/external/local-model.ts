@@ -9,8 +9,8 @@
  * install.
  *
  * A missing directory or file fails when the guard is created; the runtime and
- * the model load at warm-up (the gateway warms up at start-up) or on the first
- * check. A model that fails to load, throws or overruns its budget is contained
+ * the model load before the guard's first check (or at `guard.warmUp()`), not
+ * within a time budget. A model that fails to load, throws or overruns its budget is contained
  * by the engine like any layer: the failure mode decides.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -70,6 +70,8 @@ export function createLocalModelLayer(config: LocalModelOptions): Layer {
     // onnxruntime-node infers on its own threads: the engine starts this layer before the synchronous ones.
     offloads: true,
     ...(config.failureMode ? { failureMode: config.failureMode } : {}),
+    // Loading a transformer takes seconds: the engine loads it before the first check, not within a budget.
+    warmUpBeforeFirstCheck: true,
     async warmUp(): Promise<void> {
       await load();
     },

@@ -60,14 +60,16 @@ export function createGuard(options: GuardOptions = {}): Guard {
   const start = (layer: Layer, input: LayerInputWithoutSignal): ReturnType<typeof startContained> => startContained(layer, input, coldStart(layer));
   let warmedUp: Promise<void> | undefined;
   const warmUp = (): Promise<void> => (warmedUp ??= Promise.all(layers.map((layer) => layer.warmUp?.())).then(() => undefined));
+  const warmUpFirst = layers.some((layer) => layer.warmUpBeforeFirstCheck === true);
 
   async function check(request: CheckRequest | string): Promise<Decision> {
     const started = performance.now();
     const { text: rawText, role = "user", stage = "input", session } = typeof request === "string" ? { text: request } : request;
     const { text: original, intake } = takeIn(rawText);
     // Small inputs never need the tokenizer (a token is at least one byte), so only an input
-    // that could reach the token limit waits for one-time loading, and only the first time.
-    if (intake.bytes > policy.limits.maxTokens) await warmUp();
+    // that could reach the token limit waits for one-time loading (or every input, when a layer says so).
+    // A loading failure is not thrown here: the layer that needed it fails its check, contained like any failure.
+    if (warmUpFirst || intake.bytes > policy.limits.maxTokens) await warmUp().catch(() => undefined);
     const findings: DecidedFinding[] = [];
     const reports: LayerReport[] = [];
     // One mutable record, so that helpers below can update it and TypeScript still sees the changes.

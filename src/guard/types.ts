@@ -113,6 +113,11 @@ export interface Layer {
    * ahead of time (long-running hosts do that at start-up).
    */
   warmUp?(): Promise<void>;
+  /**
+   * The one-time loading is more than any time budget allows for (a model file): the engine awaits
+   * `warmUp()` before this guard's first check, whatever its size.
+   */
+  readonly warmUpBeforeFirstCheck?: boolean;
 }
 
 export type LayerStatus = "ok" | "error" | "timeout" | "malformed" | "skipped";
