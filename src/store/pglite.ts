@@ -21,9 +21,13 @@ export async function pgliteDriver(dataDir: string | undefined): Promise<SqlDriv
     release();
     throw error;
   }
-  const client = (c: Pick<PGlite, "query">): SqlClient => ({
+  const client = (c: Pick<PGlite, "query" | "exec">): SqlClient => ({
     async query<Row extends object>(text: string, params?: readonly unknown[]): Promise<Row[]> {
       return (await c.query<Row>(text, params ? [...params] : undefined)).rows;
+    },
+    // PGlite reads a query's blob as the file /dev/blob.
+    async copyFrom(target: string, rows: string): Promise<void> {
+      await c.exec(`copy ${target} from '/dev/blob'`, { blob: new Blob([rows]) });
     },
   });
   return {

@@ -7,12 +7,18 @@
  * writing to one PostgreSQL database extend one chain without forking it.
  */
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
+import { copyRow } from "./copy.js";
 import { indexedColumns } from "./columns.js";
 import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SCALE_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
   query<Row extends object>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * Loads rows with COPY: `target` is `table (columns)`, `rows` the rows in COPY's text format
+   * (copyRow). Drivers that can (PGlite) offer it; appends use INSERT where they do not.
+   */
+  copyFrom?(target: string, rows: string): Promise<void>;
 }
 
 export interface SqlDriver extends SqlClient {
@@ -87,6 +93,7 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 const INSERT_CHUNK = 500;
+const EVENT_COLUMNS = `seq, id, kind, time, principal, action, type, payload, prev_hash, hash, ${AGGREGATE_COLUMNS.join(", ")}`;
 const VERIFY_PAGE = 1_000;
 
 export class SqlEventStore implements EventStore {
@@ -141,20 +148,22 @@ export class SqlEventStore implements EventStore {
       const fresh = events.filter((event) => !existing.has(event.id) && !seen.has(event.id) && seen.add(event.id));
       if (fresh.length === 0) return;
       const links = link(fresh, Number(head.seq), head.hash);
-      for (let start = 0; start < links.length; start += INSERT_CHUNK) {
-        const chunk = links.slice(start, start + INSERT_CHUNK);
-        const params: unknown[] = [];
-        const rows = chunk.map((entry, index) => {
-          const event = fresh[start + index]!;
-          const base = params.length;
-          const columns = indexedColumns(event);
-          params.push(entry.seq, event.id, event.kind, event.time, columns.principal, columns.action, columns.type, entry.payload, entry.prevHash, entry.hash, ...aggregateColumns(event));
-          return `(${Array.from({ length: 10 + AGGREGATE_COLUMNS.length }, (_, i) => `$${base + i + 1}`).join(",")})`;
-        });
-        await tx.query(
-          `insert into ${this.s}.events (seq, id, kind, time, principal, action, type, payload, prev_hash, hash, ${AGGREGATE_COLUMNS.join(", ")}) values ${rows.join(",")}`,
-          params,
-        );
+      const rows = links.map((entry, index) => {
+        const event = fresh[index]!;
+        const columns = indexedColumns(event);
+        return [entry.seq, event.id, event.kind, event.time, columns.principal, columns.action, columns.type, entry.payload, entry.prevHash, entry.hash, ...aggregateColumns(event)];
+      });
+      if (tx.copyFrom) await tx.copyFrom(`${this.s}.events (${EVENT_COLUMNS})`, rows.map(copyRow).join(""));
+      else {
+        for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
+          const params: unknown[] = [];
+          const tuples = rows.slice(start, start + INSERT_CHUNK).map((row) => {
+            const base = params.length;
+            params.push(...row);
+            return `(${row.map((_, i) => `$${base + i + 1}`).join(",")})`;
+          });
+          await tx.query(`insert into ${this.s}.events (${EVENT_COLUMNS}) values ${tuples.join(",")}`, params);
+        }
       }
       for (const statement of rollupStatements(this.s, fresh)) await tx.query(statement.text, statement.params);
       const last = links[links.length - 1]!;

@@ -18,7 +18,13 @@ interface Backend {
   readonly name: string;
   readonly skip: boolean;
   /** A fresh, initialised store plus raw SQL access to its tables, for tampering. */
-  open(): Promise<{ store: SqlEventStore; schema: string; exec(sql: string): Promise<void>; second?: () => Promise<SqlEventStore> }>;
+  open(): Promise<{
+    store: SqlEventStore;
+    schema: string;
+    exec(sql: string): Promise<void>;
+    query<Row extends object>(sql: string): Promise<Row[]>;
+    second?: () => Promise<SqlEventStore>;
+  }>;
 }
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -48,7 +54,7 @@ const backends: Backend[] = [
       const schema = uniqueSchema();
       const store = new SqlEventStore(driver, schema, `pglite:${dir}`);
       await store.init();
-      return { store, schema, exec: async (sql) => void (await driver.query(sql)) };
+      return { store, schema, exec: async (sql) => void (await driver.query(sql)), query: (sql) => driver.query(sql) };
     },
   },
   {
@@ -69,6 +75,7 @@ const backends: Backend[] = [
         store,
         schema,
         exec: async (sql) => void (await driver.query(sql)),
+        query: (sql) => driver.query(sql),
         // A second gateway replica writing to the same database.
         second: async () => {
           const other = new SqlEventStore(postgresDriver(POSTGRES_URL!, () => undefined), schema, "postgres");
@@ -135,6 +142,21 @@ for (const backend of backends) {
       expect(await store.verify()).toMatchObject({ ok: true, events: 5 });
     });
 
+    it("stores text with tabs, newlines, backslashes, quotes, braces, NULL-like words and any Unicode exactly, in the payload and in the columns", async () => {
+      const { store, schema, query } = await backend.open();
+      const events = awkwardEvents();
+      await store.append(events.slice(0, 3));
+      await store.append(events.slice(3));
+      expect(await store.verify()).toMatchObject({ ok: true, events: events.length });
+      for (const event of events) expect((await store.get(event.id))?.event).toEqual(event);
+      const rows = await query<Record<string, unknown>>(`select id, principal, route, categories, faults, text_length, script, severity from "${schema}".events order by seq`);
+      expect(rows.map((row) => row.id)).toEqual(events.map((event) => event.id));
+      const [first, , , , signal] = rows;
+      expect(first).toMatchObject({ principal: AWKWARD, route: "/v1/chat\ncompletions\\", categories: AWKWARD_WORDS, faults: [`${AWKWARD}:error`], text_length: null, script: null });
+      expect(signal).toMatchObject({ principal: null, severity: "high" });
+      expect((await store.categoryCounts({ since: "2024-12-31T00:00:00Z", until: "2025-01-02T00:00:00Z" })).map((row) => row.category).sort()).toEqual([...AWKWARD_WORDS].sort());
+    });
+
     it("skips events already stored, so a retried batch neither duplicates nor forks the chain", async () => {
       const { store } = await backend.open();
       const events = Array.from({ length: 6 }, () => decision());
@@ -181,6 +203,66 @@ for (const backend of backends) {
     });
   });
 }
+
+/** Text COPY's format and array literals give a meaning to: tab, newline, carriage return, backslash, \\N, braces, quotes, commas. */
+const AWKWARD = 'tab\there\nnew\r\nline \\ back \\N \\. "q" {a,b} NULL ✓ 漢字 😀';
+const AWKWARD_WORDS = ["a,b", "{brace}", 'quote"d', "back\\slash", "NULL", "", "tab\tnl\n", "\\N", " spaced ", "ünï€😀", AWKWARD];
+
+function awkwardEvents(): AuditEvent[] {
+  const odd = decision({
+    principal: AWKWARD,
+    route: "/v1/chat\ncompletions\\",
+    model: "m\r\n",
+    action: "block",
+    categories: AWKWARD_WORDS,
+    layers: [{ name: AWKWARD, status: "error", durationUs: 3 }],
+    findings: [{ detector: "d\t", category: "c\\", score: 1e-7, action: "block", ruleId: "\\N" }],
+    excerpt: AWKWARD,
+    score: 1e-7,
+    latencyUs: 0,
+    policyName: AWKWARD,
+  });
+  const { textLength: _length, script: _script, ...withoutOptional } = odd;
+  const signal: SignalEvent = { kind: "signal", id: sortableId(), time: odd.time, type: "anomaly.\\N", severity: "high", summary: AWKWARD, detail: { note: null, [AWKWARD]: AWKWARD, n: -0.5 } };
+  return [
+    withoutOptional,
+    decision({ categories: [], excerpt: "", degraded: true, layers: [{ name: "classifier", status: "timeout", durationUs: 1 }] }),
+    { kind: "admin", id: sortableId(), time: odd.time, principal: "admin\t1", route: "/admin/keys", operation: "key.created", detail: { key: AWKWARD, ok: true, count: 2, none: null } },
+    { kind: "gap", id: sortableId(), time: odd.time, dropped: 3, firstDroppedAt: odd.time, lastDroppedAt: odd.time },
+    signal,
+    decision({ excerpt: "\\", principal: "\\N", textLength: 12, script: "han" }),
+  ];
+}
+
+describe("embedded store: COPY (its append path) and INSERT (the PostgreSQL path)", () => {
+  it("store the same rows, roll-ups and chain", async () => {
+    const { driver } = await pglite();
+    // The same driver without copyFrom: the store falls back to INSERT, as on PostgreSQL.
+    const insertOnly: SqlDriver = {
+      dialect: driver.dialect,
+      query: (text, params) => driver.query(text, params),
+      transaction: (fn) => driver.transaction((tx) => fn({ query: (text, params) => tx.query(text, params) })),
+      close: () => driver.close(),
+    };
+    const events = [...awkwardEvents(), ...Array.from({ length: 300 }, () => decision()), ...awkwardEvents()];
+    const tables = ["events", "chain_head", "agg_minute", "agg_hour", "agg_latency_minute", "agg_latency_hour", "agg_latency_5min", "agg_principal_hour", "agg_principal_day", "agg_category_hour", "agg_fault_hour", "agg_signal_hour", "agg_policy_hour"];
+    const contents: Array<Record<string, unknown[]>> = [];
+    for (const through of [driver, insertOnly]) {
+      const schema = uniqueSchema();
+      const store = new SqlEventStore(through, schema, "pglite");
+      await store.init();
+      await store.append(events.slice(0, 5));
+      await store.append(events.slice(5, 250));
+      await store.append(events.slice(200)); // overlapping: the stored ones are skipped
+      expect(await store.verify()).toMatchObject({ ok: true, events: events.length });
+      const content: Record<string, unknown[]> = {};
+      for (const table of tables) content[table] = await driver.query(`select * from "${schema}".${table} order by 1, 2, 3`);
+      contents.push(content);
+    }
+    expect(contents[0]!.events!.length).toBe(events.length);
+    expect(contents[0]).toEqual(contents[1]);
+  });
+});
 
 describe("embedded store in its worker thread", () => {
   it("serves appends, reads, verification and keys through the worker, refuses a second opener, and reopens its data", async () => {
