@@ -209,40 +209,59 @@ export function rebuildAllStatements(s: string): string[] {
   return [...rebuildStatements(s), ...rebuildPolicyStatements(s), ...rebuildScaleStatements(s)];
 }
 
-/** Adds values keyed by a tuple. */
-class Tally<V extends number[]> {
-  readonly rows = new Map<string, { key: unknown[]; values: V }>();
-  add(key: unknown[], values: V): void {
-    const id = JSON.stringify(key);
+/**
+ * Adds values keyed by a tuple. The key's parts are joined with NUL, which no stored text can hold
+ * (PostgreSQL refuses it, so an append with one fails whatever its roll-ups), so distinct keys stay distinct.
+ */
+class Tally {
+  readonly rows = new Map<string, { key: Array<string | number>; values: number[] }>();
+  add(key: Array<string | number>, values: readonly number[]): void {
+    const id = key.join("\u0000");
     const row = this.rows.get(id);
-    if (!row) this.rows.set(id, { key, values: [...values] as V });
-    else values.forEach((value, i) => (row.values[i] = row.values[i]! + value));
+    if (!row) this.rows.set(id, { key, values: [...values] });
+    else for (let i = 0; i < values.length; i++) row.values[i]! += values[i]!;
   }
 }
 
-const floorTo = (iso: string, unit: number): string => new Date(Math.floor(Date.parse(iso) / unit) * unit).toISOString();
+/** One table's roll-up rows for a batch: an INSERT ... ON CONFLICT that adds them to what is there. */
+export interface Upsert {
+  readonly table: string;
+  readonly columns: readonly string[];
+  /** What follows the VALUES: `on conflict (...) do update set ...`. */
+  readonly conflict: string;
+  readonly rows: ReadonlyArray<readonly unknown[]>;
+}
 
-/** The roll-up upserts for a batch of appended events: one statement per table. */
-export function rollupStatements(s: string, events: readonly AuditEvent[]): Array<{ text: string; params: unknown[] }> {
-  const minute = new Tally<number[]>();
-  const hour = new Tally<number[]>();
-  const latencyMinute = new Tally<number[]>();
-  const latencyHour = new Tally<number[]>();
-  const latency5 = new Tally<number[]>();
-  const principalDay = new Tally<number[]>();
-  const principal = new Tally<number[]>();
-  const category = new Tally<number[]>();
-  const fault = new Tally<number[]>();
-  const signal = new Tally<number[]>();
+/** The roll-up upserts for a batch of appended events: one per table that gains rows. */
+export function rollupUpserts(s: string, events: readonly AuditEvent[]): Upsert[] {
+  // Bucket starts as ISO text, worked out once per distinct bucket in the batch (most events share theirs).
+  const isoOf = new Map<number, string>();
+  const iso = (ms: number): string => {
+    let text = isoOf.get(ms);
+    if (text === undefined) isoOf.set(ms, (text = new Date(ms).toISOString()));
+    return text;
+  };
+  const floorTo = (ms: number, unit: number): string => iso(Math.floor(ms / unit) * unit);
+  const minute = new Tally();
+  const hour = new Tally();
+  const latencyMinute = new Tally();
+  const latencyHour = new Tally();
+  const latency5 = new Tally();
+  const principalDay = new Tally();
+  const principal = new Tally();
+  const category = new Tally();
+  const fault = new Tally();
+  const signal = new Tally();
   const policies = new Map<string, { key: [string, string, string]; decisions: number; first: string; last: string }>();
   for (const event of events) {
     if (event.kind === "signal") {
-      signal.add([floorTo(event.time, HOUR), event.type, event.severity], [1]);
+      signal.add([floorTo(Date.parse(event.time), HOUR), event.type, event.severity], [1]);
       continue;
     }
     if (event.kind !== "decision") continue;
-    const m = floorTo(event.time, MINUTE);
-    const h = floorTo(event.time, HOUR);
+    const time = Date.parse(event.time);
+    const m = floorTo(time, MINUTE);
+    const h = floorTo(time, HOUR);
     const a = event.action;
     const block = a === "block" ? 1 : 0;
     const degraded = event.degraded ? 1 : 0;
@@ -252,17 +271,19 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
     const bin = Math.min(binOf(event.latencyUs, LATENCY_BOUNDS), LATENCY_BOUNDS.length - 1);
     latencyMinute.add([m, event.stage, bin], [1]);
     latencyHour.add([h, event.stage, bin], [1]);
-    latency5.add([floorTo(event.time, 5 * MINUTE), event.stage, bin], [1]);
+    latency5.add([floorTo(time, 5 * MINUTE), event.stage, bin], [1]);
     const principalCounts = [1, block, a === "flag" ? 1 : 0, a === "redact" ? 1 : 0, degraded];
     principal.add([h, event.principal], principalCounts);
-    principalDay.add([floorTo(event.time, DAY), event.principal], principalCounts);
-    for (const name of new Set(event.categories)) category.add([h, name], [1, block]);
-    for (const f of new Set(faultsOf(event.layers))) {
-      const [layer, status] = f.split(":") as [string, string];
-      fault.add([h, layer, status, a], [1]);
+    principalDay.add([floorTo(time, DAY), event.principal], principalCounts);
+    if (event.categories.length > 0) for (const name of new Set(event.categories)) category.add([h, name], [1, block]);
+    if (event.layers.some((layer) => FAULT_STATUSES.has(layer.status))) {
+      for (const f of new Set(faultsOf(event.layers))) {
+        const [layer, status] = f.split(":") as [string, string];
+        fault.add([h, layer, status, a], [1]);
+      }
     }
     if (degraded) fault.add([h, "*", "degraded", a], [1]);
-    const policyKey = JSON.stringify([h, event.policyName, event.policyHash]);
+    const policyKey = `${h}\u0000${event.policyName}\u0000${event.policyHash}`;
     const policy = policies.get(policyKey);
     if (!policy) policies.set(policyKey, { key: [h, event.policyName, event.policyHash], decisions: 1, first: event.time, last: event.time });
     else {
@@ -271,48 +292,68 @@ export function rollupStatements(s: string, events: readonly AuditEvent[]): Arra
       if (event.time > policy.last) policy.last = event.time;
     }
   }
-  const statements: Array<{ text: string; params: unknown[] }> = [];
-  const upsert = (table: string, keys: string[], values: string[], tally: Tally<number[]>): void => {
+  const upserts: Upsert[] = [];
+  const add = (table: string, keys: string[], values: string[], tally: Tally): void => {
     if (tally.rows.size === 0) return;
-    const params: unknown[] = [];
-    const width = keys.length + values.length;
-    const tuples = [...tally.rows.values()].map((row) => {
-      const base = params.length;
-      params.push(...row.key, ...row.values);
-      return `(${Array.from({ length: width }, (_, i) => `$${base + i + 1}`).join(",")})`;
-    });
-    const columns = [...keys, ...values];
-    statements.push({
-      text: `insert into ${s}.${table} (${columns.join(", ")}) values ${tuples.join(",")}
-             on conflict (${keys.join(", ")}) do update set ${values.map((v) => `${v} = ${s}.${table}.${v} + excluded.${v}`).join(", ")}`,
-      params,
+    upserts.push({
+      table: `${s}.${table}`,
+      columns: [...keys, ...values],
+      conflict: `on conflict (${keys.join(", ")}) do update set ${values.map((v) => `${v} = ${s}.${table}.${v} + excluded.${v}`).join(", ")}`,
+      rows: [...tally.rows.values()].map((row) => [...row.key, ...row.values]),
     });
   };
-  upsert("agg_minute", ["bucket", "stage"], ["total", "allow", "flag", "redact", "block", "degraded", "degraded_block"], minute);
-  upsert("agg_hour", ["bucket", "stage"], ["total", "allow", "flag", "redact", "block", "degraded", "degraded_block"], hour);
-  upsert("agg_latency_minute", ["bucket", "stage", "bin"], ["n"], latencyMinute);
-  upsert("agg_latency_hour", ["bucket", "stage", "bin"], ["n"], latencyHour);
-  upsert("agg_latency_5min", ["bucket", "stage", "bin"], ["n"], latency5);
-  upsert("agg_principal_hour", ["bucket", "principal"], ["decisions", "blocks", "flags", "redacts", "degraded"], principal);
-  upsert("agg_principal_day", ["bucket", "principal"], ["decisions", "blocks", "flags", "redacts", "degraded"], principalDay);
-  upsert("agg_category_hour", ["bucket", "category"], ["decisions", "blocks"], category);
-  upsert("agg_fault_hour", ["bucket", "layer", "status", "action"], ["n"], fault);
-  upsert("agg_signal_hour", ["bucket", "type", "severity"], ["n"], signal);
+  add("agg_minute", ["bucket", "stage"], ["total", "allow", "flag", "redact", "block", "degraded", "degraded_block"], minute);
+  add("agg_hour", ["bucket", "stage"], ["total", "allow", "flag", "redact", "block", "degraded", "degraded_block"], hour);
+  add("agg_latency_minute", ["bucket", "stage", "bin"], ["n"], latencyMinute);
+  add("agg_latency_hour", ["bucket", "stage", "bin"], ["n"], latencyHour);
+  add("agg_latency_5min", ["bucket", "stage", "bin"], ["n"], latency5);
+  add("agg_principal_hour", ["bucket", "principal"], ["decisions", "blocks", "flags", "redacts", "degraded"], principal);
+  add("agg_principal_day", ["bucket", "principal"], ["decisions", "blocks", "flags", "redacts", "degraded"], principalDay);
+  add("agg_category_hour", ["bucket", "category"], ["decisions", "blocks"], category);
+  add("agg_fault_hour", ["bucket", "layer", "status", "action"], ["n"], fault);
+  add("agg_signal_hour", ["bucket", "type", "severity"], ["n"], signal);
   if (policies.size > 0) {
-    const params: unknown[] = [];
-    const tuples = [...policies.values()].map((p) => {
-      const base = params.length;
-      params.push(...p.key, p.decisions, p.first, p.last);
-      return `(${Array.from({ length: 6 }, (_, i) => `$${base + i + 1}`).join(",")})`;
-    });
     const t = `${s}.agg_policy_hour`;
-    statements.push({
-      text: `insert into ${t} (bucket, policy_name, policy_hash, decisions, first_time, last_time) values ${tuples.join(",")}
-             on conflict (bucket, policy_name, policy_hash) do update set decisions = ${t}.decisions + excluded.decisions,
+    upserts.push({
+      table: t,
+      columns: ["bucket", "policy_name", "policy_hash", "decisions", "first_time", "last_time"],
+      conflict: `on conflict (bucket, policy_name, policy_hash) do update set decisions = ${t}.decisions + excluded.decisions,
              first_time = least(${t}.first_time, excluded.first_time), last_time = greatest(${t}.last_time, excluded.last_time)`,
-      params,
+      rows: [...policies.values()].map((p) => [...p.key, p.decisions, p.first, p.last]),
     });
   }
+  return upserts;
+}
+
+/** Parameters per statement: PostgreSQL takes at most 65 535. */
+const MAX_PARAMS = 30_000;
+
+/**
+ * The upserts in as few statements as the parameter limit allows (usually one, each upsert a
+ * data-modifying CTE) instead of one per table: a round trip, a parse and a plan saved per table.
+ * The last statement's main query is `last`'s, written with `param` for its parameters.
+ */
+export function upsertStatements(upserts: readonly Upsert[], last: (param: (value: unknown) => string) => string): Array<{ text: string; params: unknown[] }> {
+  const statements: Array<{ text: string; params: unknown[] }> = [];
+  let parts: string[] = [];
+  let params: unknown[] = [];
+  const param = (value: unknown): string => `$${params.push(value)}`;
+  const flush = (main: string): void => {
+    statements.push({ text: parts.length > 0 ? `with ${parts.join(",\n")}\n${main}` : main, params });
+    parts = [];
+    params = [];
+  };
+  for (const upsert of upserts) {
+    const width = upsert.columns.length;
+    const chunk = Math.floor(MAX_PARAMS / width);
+    for (let start = 0; start < upsert.rows.length; start += chunk) {
+      const rows = upsert.rows.slice(start, start + chunk);
+      if (parts.length > 0 && params.length + rows.length * width > MAX_PARAMS) flush("select 1");
+      const tuples = rows.map((row) => `(${row.map(param).join(",")})`);
+      parts.push(`u${parts.length} as (insert into ${upsert.table} (${upsert.columns.join(", ")}) values ${tuples.join(",")} ${upsert.conflict})`);
+    }
+  }
+  flush(last(param));
   return statements;
 }
 

@@ -9,7 +9,7 @@
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import { copyRow } from "./copy.js";
 import { indexedColumns } from "./columns.js";
-import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SCALE_MIGRATION, SqlAggregates, aggregateColumns, rollupStatements } from "./sql-aggregates.js";
+import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SCALE_MIGRATION, SqlAggregates, aggregateColumns, rollupUpserts, upsertStatements } from "./sql-aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
@@ -140,10 +140,13 @@ export class SqlEventStore implements EventStore {
   async append(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
     await this.driver.transaction(async (tx) => {
-      const [head] = await tx.query<{ seq: string | number; hash: string }>(`select seq, hash from ${this.s}.chain_head where id = 1 for update`);
+      // The head, locked, and which of the events are stored already (a retried batch), in one round trip.
+      const [head] = await tx.query<{ seq: string | number; hash: string; existing: string[] }>(
+        `select seq, hash, array(select id from ${this.s}.events where id = any($1::text[])) existing from ${this.s}.chain_head where id = 1 for update`,
+        [events.map((event) => event.id)],
+      );
       if (!head) throw new Error("event store: chain head missing (migrations not applied?)");
-      const ids = events.map((event) => event.id);
-      const existing = new Set((await tx.query<{ id: string }>(`select id from ${this.s}.events where id = any($1::text[])`, [ids])).map((row) => row.id));
+      const existing = new Set(head.existing);
       const seen = new Set<string>();
       const fresh = events.filter((event) => !existing.has(event.id) && !seen.has(event.id) && seen.add(event.id));
       if (fresh.length === 0) return;
@@ -165,9 +168,9 @@ export class SqlEventStore implements EventStore {
           await tx.query(`insert into ${this.s}.events (${EVENT_COLUMNS}) values ${tuples.join(",")}`, params);
         }
       }
-      for (const statement of rollupStatements(this.s, fresh)) await tx.query(statement.text, statement.params);
       const last = links[links.length - 1]!;
-      await tx.query(`update ${this.s}.chain_head set seq = $1, hash = $2 where id = 1`, [last.seq, last.hash]);
+      const moveHead = (param: (value: unknown) => string): string => `update ${this.s}.chain_head set seq = ${param(last.seq)}, hash = ${param(last.hash)} where id = 1`;
+      for (const statement of upsertStatements(rollupUpserts(this.s, fresh), moveHead)) await tx.query(statement.text, statement.params);
     });
   }
 

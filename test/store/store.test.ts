@@ -8,6 +8,7 @@ import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgliteDriver } from "../../src/store/pglite.js";
 import { postgresDriver } from "../../src/store/postgres.js";
+import { rebuildAllStatements } from "../../src/store/sql-aggregates.js";
 import { MIGRATIONS, SqlEventStore, type SqlDriver } from "../../src/store/sql.js";
 import { WorkerEventStore } from "../../src/store/worker.js";
 import { sortableId } from "../../src/util/sortable-id.js";
@@ -155,6 +156,25 @@ for (const backend of backends) {
       expect(first).toMatchObject({ principal: AWKWARD, route: "/v1/chat\ncompletions\\", categories: AWKWARD_WORDS, faults: [`${AWKWARD}:error`], text_length: null, script: null });
       expect(signal).toMatchObject({ principal: null, severity: "high" });
       expect((await store.categoryCounts({ since: "2024-12-31T00:00:00Z", until: "2025-01-02T00:00:00Z" })).map((row) => row.category).sort()).toEqual([...AWKWARD_WORDS].sort());
+    });
+
+    it("keeps the roll-ups of a batch too large for one statement's parameters exactly as a rebuild from the events makes them", async () => {
+      const { store, schema, exec, query } = await backend.open();
+      const s = `"${schema}"`;
+      // 4 600 principals over two hours: the hourly and daily principal roll-ups need 32 200 parameters each.
+      const start = Date.UTC(2025, 5, 1, 9, 30);
+      const events = Array.from({ length: 4600 }, (_, i) =>
+        decision({ principal: `p${i}`, time: new Date(start + i * 1500).toISOString(), categories: i % 3 ? [] : [`c${i % 700}`], degraded: i % 11 === 0, action: i % 4 ? "allow" : "block" }),
+      );
+      await store.append(events);
+      expect(await store.verify()).toMatchObject({ ok: true, events: 4600 });
+      const rollups = ["agg_minute", "agg_hour", "agg_latency_minute", "agg_latency_hour", "agg_latency_5min", "agg_principal_hour", "agg_principal_day", "agg_category_hour", "agg_fault_hour", "agg_policy_hour"];
+      const read = async (): Promise<Record<string, unknown[]>> =>
+        Object.fromEntries(await Promise.all(rollups.map(async (table) => [table, await query(`select * from ${s}.${table} order by 1, 2, 3, 4`)] as const)));
+      const appended = await read();
+      expect(appended.agg_principal_hour!.length).toBe(4600);
+      for (const statement of rebuildAllStatements(s)) await exec(statement);
+      expect(await read()).toEqual(appended);
     });
 
     it("skips events already stored, so a retried batch neither duplicates nor forks the chain", async () => {
