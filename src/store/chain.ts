@@ -29,14 +29,17 @@ export interface ChainLink {
   readonly hash: string;
 }
 
-/** Links events onto a chain whose head is (headSeq, headHash). */
-export function link(events: readonly AuditEvent[], headSeq: number, headHash: string): ChainLink[] {
+/**
+ * Links events onto a chain whose head is (headSeq, headHash). `payloads`, when given, are the
+ * events' payloads already made (eventPayload of each, in order), e.g. on the thread that had the events.
+ */
+export function link(events: readonly AuditEvent[], headSeq: number, headHash: string, payloads?: readonly string[]): ChainLink[] {
   const links: ChainLink[] = [];
   let prevHash = headHash;
   let seq = headSeq;
-  for (const event of events) {
+  for (let i = 0; i < events.length; i++) {
     seq++;
-    const payload = eventPayload(event);
+    const payload = payloads ? payloads[i]! : eventPayload(events[i]!);
     const hash = chainHash(prevHash, seq, payload);
     links.push({ seq, payload, prevHash, hash });
     prevHash = hash;

@@ -6,16 +6,16 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { pgliteDriver } from "./pglite.js";
 import { SqlEventStore } from "./sql.js";
-import type { EventStore } from "./types.js";
+import type { WorkerMethod } from "./worker.js";
 
 interface Call {
   readonly id: number;
-  readonly method: keyof EventStore;
+  readonly method: WorkerMethod;
   readonly args: unknown[];
 }
 
 const { dataDir, schema, description } = workerData as { dataDir: string | undefined; schema: string; description: string };
-let store: EventStore | undefined;
+let store: SqlEventStore | undefined;
 // One call at a time: PGlite is single-connection, and order matters for appends.
 let queue: Promise<unknown> = Promise.resolve();
 

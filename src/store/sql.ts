@@ -137,7 +137,23 @@ export class SqlEventStore implements EventStore {
     });
   }
 
-  async append(events: readonly AuditEvent[]): Promise<void> {
+  append(events: readonly AuditEvent[]): Promise<void> {
+    return this.appendWith(events);
+  }
+
+  /**
+   * Appends events given as their payloads (eventPayload of each): what the worker store sends, since
+   * one string per event crosses to the worker thread for less than the event object does, and the
+   * payload need not be made again there. Each is stored, and hashed, exactly as given.
+   */
+  appendPayloads(payloads: readonly string[]): Promise<void> {
+    return this.appendWith(
+      payloads.map((payload) => JSON.parse(payload) as AuditEvent),
+      payloads,
+    );
+  }
+
+  private async appendWith(events: readonly AuditEvent[], payloads?: readonly string[]): Promise<void> {
     if (events.length === 0) return;
     await this.driver.transaction(async (tx) => {
       // The head, locked, and which of the events are stored already (a retried batch), in one round trip.
@@ -148,9 +164,10 @@ export class SqlEventStore implements EventStore {
       if (!head) throw new Error("event store: chain head missing (migrations not applied?)");
       const existing = new Set(head.existing);
       const seen = new Set<string>();
-      const fresh = events.filter((event) => !existing.has(event.id) && !seen.has(event.id) && seen.add(event.id));
+      const keep = events.map((event) => !existing.has(event.id) && !seen.has(event.id) && Boolean(seen.add(event.id)));
+      const fresh = events.filter((_, index) => keep[index]);
       if (fresh.length === 0) return;
-      const links = link(fresh, Number(head.seq), head.hash);
+      const links = link(fresh, Number(head.seq), head.hash, payloads?.filter((_, index) => keep[index]));
       const rows = links.map((entry, index) => {
         const event = fresh[index]!;
         const columns = indexedColumns(event);

@@ -3,7 +3,11 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { EventAggregates } from "./aggregates.js";
+import { eventPayload } from "./chain.js";
 import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
+
+/** What this store asks of the worker (pglite-worker.ts): the store's methods, and appends of events as payload text. */
+export type WorkerMethod = keyof EventStore | "appendPayloads";
 
 interface Reply {
   readonly id: number;
@@ -53,7 +57,7 @@ export class WorkerEventStore implements EventStore {
     return worker;
   }
 
-  private call<T>(method: keyof EventStore, ...args: unknown[]): Promise<T> {
+  private call<T>(method: WorkerMethod, ...args: unknown[]): Promise<T> {
     this.worker ??= this.spawn();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -76,7 +80,9 @@ export class WorkerEventStore implements EventStore {
 
   async append(events: readonly AuditEvent[]): Promise<void> {
     await this.ready();
-    return this.call("append", events);
+    // Each event as its payload text: cheaper to pass than the object (structured clone), and the worker
+    // stores and hashes the text as it is instead of serialising the event again (SqlEventStore.appendPayloads).
+    return this.call("appendPayloads", events.map(eventPayload));
   }
   async list(query: EventQuery): Promise<StoredEvent[]> {
     await this.ready();

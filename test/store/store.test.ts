@@ -290,10 +290,13 @@ describe("embedded store in its worker thread", () => {
     cleanups.push(async () => rmSync(dirname(dir), { recursive: true, force: true }));
     const store = new WorkerEventStore(dir, "bulwark", `pglite:${dir}`);
     await store.init();
-    const events: AuditEvent[] = Array.from({ length: 50 }, () => decision());
+    const events: AuditEvent[] = [...Array.from({ length: 44 }, () => decision()), ...awkwardEvents()];
     await store.append(events);
+    await store.append(events.slice(40)); // stored already: skipped
     expect((await store.list({ limit: 1 }))[0]!.event.id).toBe(events[49]!.id);
     expect(await store.verify()).toMatchObject({ ok: true, events: 50 });
+    // Handed to the worker as payload text: stored as the event, awkward text included.
+    for (const event of events.slice(40)) expect((await store.get(event.id))?.event).toEqual(event);
     await store.close();
     // While another live process holds the directory, opening it is refused (PGlite is single-process).
     writeFileSync(`${dir}.lock`, String(process.ppid));
