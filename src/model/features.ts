@@ -487,22 +487,42 @@ export function denseFeatures(trace: Trace, start: number, end: number, lexicon:
 
 /** Positions of special-token markers (chat-template tokens, fake system headers) in the folded text. */
 export function markerPositions(folded: string, lexicon: CompiledLexicon): number[] {
-  const { anchors, anchorOf } = markerAnchors(lexicon.markers);
-  // Most markers hold a character ordinary prose rarely has ('<', '[', ':', '#'...): one search for each such
-  // character rules out every marker that holds it, instead of one search per marker.
-  const present = anchors.map((anchor) => anchor === "" || folded.includes(anchor));
+  const { anchors, anchorOf, anchorAt } = markerAnchors(lexicon.markers);
+  // Most markers hold a character ordinary prose rarely has ('<', '[', ':', '#'...): the places of each such
+  // character are found once, and a marker is only compared where its character stands, instead of one
+  // search of the whole text per marker (a search for "system:" stops at every 's').
+  const places = anchors.map((anchor) => (anchor === "" ? null : occurrences(folded, anchor)));
   const found: number[] = [];
   lexicon.markers.forEach((marker, m) => {
-    if (!present[anchorOf[m]!]) return;
+    const at = places[anchorOf[m]!]!;
+    // The same matches, in the same order, as indexOf from the end of the previous match.
     let from = 0;
-    for (;;) {
-      const at = folded.indexOf(marker, from);
-      if (at < 0 || found.length > 256) break;
-      found.push(at);
-      from = at + marker.length;
+    if (at === null) {
+      for (;;) {
+        const start = folded.indexOf(marker, from);
+        if (start < 0 || found.length > 256) break;
+        found.push(start);
+        from = start + marker.length;
+      }
+      return;
+    }
+    const offset = anchorAt[m]!;
+    for (const place of at) {
+      const start = place - offset;
+      if (start < from || !folded.startsWith(marker, start)) continue;
+      if (found.length > 256) break;
+      found.push(start);
+      from = start + marker.length;
     }
   });
   return found.sort((a, b) => a - b);
+}
+
+/** Every index where `text` holds `needle`, in order (overlapping ones too). */
+function occurrences(text: string, needle: string): number[] {
+  const out: number[] = [];
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) out.push(at);
+  return out;
 }
 
 interface MarkerAnchors {
@@ -510,6 +530,8 @@ interface MarkerAnchors {
   readonly anchors: readonly string[];
   /** Per marker, the index of its anchor. */
   readonly anchorOf: readonly number[];
+  /** Per marker, where its anchor stands in it (UTF-16 units). */
+  readonly anchorAt: readonly number[];
 }
 
 const anchorsByMarkers = new WeakMap<readonly string[], MarkerAnchors>();
@@ -518,12 +540,14 @@ function markerAnchors(markers: readonly string[]): MarkerAnchors {
   let cached = anchorsByMarkers.get(markers);
   if (!cached) {
     const anchors: string[] = [];
+    const anchorAt: number[] = [];
     const anchorOf = markers.map((marker) => {
       const anchor = [...marker].find((ch) => !/[\p{L}\p{N}\s]/u.test(ch)) ?? "";
       if (!anchors.includes(anchor)) anchors.push(anchor);
+      anchorAt.push(anchor === "" ? 0 : marker.indexOf(anchor));
       return anchors.indexOf(anchor);
     });
-    cached = { anchors, anchorOf };
+    cached = { anchors, anchorOf, anchorAt };
     anchorsByMarkers.set(markers, cached);
   }
   return cached;

@@ -125,6 +125,26 @@ describe("special-token markers", () => {
     expect(markerPositions("the end of document three, then begin new work", lexicon)).toEqual([4, 32]);
     expect(markerPositions("plain prose with no markers at all", lexicon)).toEqual([]);
   });
+
+  it("finds what a search for each marker in turn finds: overlapping, nested and repeated markers, and the cap of 257", () => {
+    const naive = (text: string): number[] => {
+      const found: number[] = [];
+      for (const marker of lexicon.markers) {
+        for (let at = text.indexOf(marker); at >= 0 && found.length <= 256; at = text.indexOf(marker, at + marker.length)) found.push(at);
+      }
+      return found.sort((a, b) => a - b);
+    };
+    const piece = fc.oneof(fc.constantFrom(...lexicon.markers), fc.constantFrom("<", "<<", ":", "-", "--", "#", "[", "]", "`", " ", "system", "end of ", "x"));
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 120 }), (pieces) => {
+        const text = pieces.join("");
+        expect(markerPositions(text, lexicon)).toEqual(naive(text));
+      }),
+    );
+    const crowded = lexicon.markers.join("").repeat(12);
+    expect(markerPositions(crowded, lexicon)).toEqual(naive(crowded));
+    expect(markerPositions(crowded, lexicon)).toHaveLength(257);
+  });
 });
 
 describe("payload extraction", () => {
