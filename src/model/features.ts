@@ -240,8 +240,12 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   const mask = (1 << settings.bucketBits) - 1;
   const { filter, prefixes } = lexicon;
 
-  const ring = new Int32Array(8);
-  let ringLen = 0;
+  // The last four characters of the collapsed text (c1 the latest) and how many there have been.
+  let c1 = 0;
+  let c2 = 0;
+  let c3 = 0;
+  let c4 = 0;
+  let seen = 0;
   let h4 = 0;
   let previousWasSpace = true;
 
@@ -270,10 +274,12 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
     // Character n-grams over whitespace-collapsed text, by rolling polynomial hashes.
     if (!(space && previousWasSpace)) {
       const c = space ? 0x20 : featureCode(code);
-      h4 = (Math.imul(h4 - Math.imul(ring[(ringLen - 4) & 7]!, ROLL_P3), ROLL_P) + c) | 0;
-      ring[ringLen & 7] = c;
-      ringLen++;
-      if (ringLen >= 4) {
+      h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + c) | 0;
+      c4 = c3;
+      c3 = c2;
+      c2 = c1;
+      c1 = c;
+      if (++seen >= 4) {
         const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
         // Scoring sums the weights here, in a register; a sum kept in memory is a store-to-load chain per character.
         if (weights !== null) {
@@ -320,6 +326,49 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
         tokenStart = -1;
       }
     } else {
+      if (tokenStart < 0) {
+        tokenStart = i;
+        tokenSurprise = 0;
+        tokenLength = 0;
+      }
+      tokenSurprise += value;
+      tokenLength++;
+    }
+
+    // Runs of lowercase ASCII letters, most of any text, take a shorter path: the steps above with what such a
+    // letter settles taken out (not a space, its own feature code, a word character, not one of a script
+    // written without spaces). The next checkpoint is left to the loop above.
+    while (i + 1 < n && i + 1 !== nextCheckpoint) {
+      const letter = folded.charCodeAt(i + 1);
+      if (letter < 0x61 || letter > 0x7a) break;
+      i++;
+      previousWasSpace = false;
+      h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + letter) | 0;
+      c4 = c3;
+      c3 = c2;
+      c2 = c1;
+      c1 = letter;
+      if (++seen >= 4) {
+        const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+        if (weights !== null) {
+          charSum += weights[bucket]!;
+          charCount++;
+        } else trace.pushHashed(bucket, i);
+      }
+      wordHash = fnvStep(wordHash, letter);
+      wordLen++;
+      if (wordLen >= 2) {
+        const key = wordHash ^ PHRASE_SEED;
+        if (inFilter(filter, key)) {
+          const bits = prefixes.get(key);
+          if (bits !== undefined) wordMask |= bits;
+        }
+      }
+      const cls = charClass(letter);
+      const value = previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
+      surpriseSum += value;
+      if (value >= rareNll) rareCount++;
+      previousClass = cls;
       if (tokenStart < 0) {
         tokenStart = i;
         tokenSurprise = 0;
