@@ -10,7 +10,8 @@
  *
  * Each server runs in its own process; this process is the load generator. Bounded: a fixed number of
  * requests per phase and a time limit; everything stops by itself.
- * Options: --quick (short phases, for a smoke run), --no-portkey, --rate N, --soak-rate N, --soak-seconds N,
+ * Options: --quick (short phases, for a smoke run), --no-portkey, --rate N, --warmup-seconds N (at 500 req/s before
+ * each target's fixed-rate phase, default 3), --soak-rate N, --soak-seconds N,
  * --only-soak, --json FILE, --gateway-flags "FLAGS" (Node/V8 flags for the Bulwark processes, e.g.
  * "--single-threaded-gc"; see docs/gateway.md).
  */
@@ -36,7 +37,7 @@ const GATEWAY_FLAGS = gatewayFlagsAt >= 0 ? (args[gatewayFlagsAt + 1] ?? "").spl
 const RATE = option("rate", 1_000);
 const FIXED_SECONDS = QUICK ? 3 : 10;
 const MAX_SECONDS = QUICK ? 3 : 10;
-const WARMUP_SECONDS = QUICK ? 1 : 3;
+const WARMUP_SECONDS = option("warmup-seconds", QUICK ? 1 : 3);
 const SOAK_SECONDS = option("soak-seconds", QUICK ? 10 : 60);
 // Below the gateway's capacity on a shared two-core machine: a soak at saturation measures the backlog, not leaks.
 const SOAK_RATE = option("soak-rate", 250);
@@ -328,7 +329,7 @@ async function main(): Promise<void> {
   const avg = (list: typeof samples, key: "rssMiB" | "heapMiB"): number => list.reduce((sum, s) => sum + s[key], 0) / Math.max(1, list.length);
   process.stdout.write(`\nGateway benchmark: ${machine()}; load average before the run ${loadBefore.map((l) => l.toFixed(1)).join(" ")}, after ${loadavg().map((l) => l.toFixed(1)).join(" ")}${GATEWAY_FLAGS.length > 0 ? `; Bulwark run with ${GATEWAY_FLAGS.join(" ")}` : ""}\n`);
   process.stdout.write("Bulwark = full default policy (every input and output layer), embedded PGlite event store, one JSON log line per request.\n");
-  process.stdout.write(`Fixed rate ${RATE} req/s for ${FIXED_SECONDS} s (open loop; latency from when each request was due); max throughput closed loop, ${CONNECTIONS} connections, ${MAX_SECONDS} s.\n`);
+  process.stdout.write(`Fixed rate ${RATE} req/s for ${FIXED_SECONDS} s after ${WARMUP_SECONDS} s at ${Math.min(RATE, 500)} req/s (open loop; latency from when each request was due); max throughput closed loop, ${CONNECTIONS} connections, ${MAX_SECONDS} s.\n`);
   process.stdout.write("CPU per request: the target process's own CPU time (user + system) during the max-throughput phase, divided by requests served (direct: the upstream itself).\n\n");
   process.stdout.write(table(["target", "p50", "p99", "added p50", "added p99", "achieved req/s", "errors", "max req/s", "max vs direct", "CPU per request"], rows) + "\n\n");
   process.stdout.write(
