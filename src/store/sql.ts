@@ -142,9 +142,9 @@ export class SqlEventStore implements EventStore {
   }
 
   /**
-   * Appends events given as their payloads (eventPayload of each): what the worker store sends, since
-   * one string per event crosses to the worker thread for less than the event object does, and the
-   * payload need not be made again there. Each is stored, and hashed, exactly as given.
+   * Appends events given as their payloads (eventPayload of each), as the worker store sends them:
+   * the worker then neither rebuilds each object from a structured clone nor serialises it again.
+   * Each payload is stored, and hashed, exactly as given.
    */
   appendPayloads(payloads: readonly string[]): Promise<void> {
     return this.appendWith(

@@ -80,8 +80,9 @@ export class WorkerEventStore implements EventStore {
 
   async append(events: readonly AuditEvent[]): Promise<void> {
     await this.ready();
-    // Each event as its payload text: cheaper to pass than the object (structured clone), and the worker
-    // stores and hashes the text as it is instead of serialising the event again (SqlEventStore.appendPayloads).
+    // Each event as its payload text, which the worker stores and hashes as it is (SqlEventStore.appendPayloads)
+    // instead of rebuilding the object from a structured clone and serialising it again. Making the text costs
+    // this thread about 2 µs an event more than the clone would; the worker saves several times that.
     return this.call("appendPayloads", events.map(eventPayload));
   }
   async list(query: EventQuery): Promise<StoredEvent[]> {
