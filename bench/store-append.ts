@@ -1,7 +1,7 @@
 /**
  * CPU the embedded event store spends per appended event, as the gateway runs it.
  *
- *   npm run bench:store-append [-- --sizes 200,500,1000] [-- --rounds 12] [-- --json out.json]
+ *   npm run bench:store-append [-- --sizes 200,500,1000] [-- --rounds 12] [-- --postgres] [-- --json out.json]
  *
  * One worker store (src/store/worker.ts: PGlite in its worker thread, each on a fresh
  * data directory) per batch size. Each round makes as many generated decision events
@@ -14,6 +14,10 @@
  * event; the table gives the medians over the rounds after 4 warm-up rounds. Every
  * store's chain is verified at the end.
  *
+ * --postgres: the same against a PostgreSQL server instead (BULWARK_BENCH_POSTGRES_URL, default
+ * postgres://postgres@127.0.0.1:5432/test; a schema per batch size, dropped at the end). That store
+ * runs on the calling thread; the server's own CPU is not counted.
+ *
  * The writer (src/store/writer.ts) writes a batch when store.batchSize events are
  * waiting or, sooner, store.flushIntervalMs after the first waiting event: at 2,500
  * events a second (1,000 requests with 2.5 decisions each) batches of 200 fill in 80 ms.
@@ -22,7 +26,9 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import type { DecisionEvent } from "../src/store/types.js";
+import { postgresDriver, redactUrl } from "../src/store/postgres.js";
+import { SqlEventStore } from "../src/store/sql.js";
+import type { DecisionEvent, EventStore } from "../src/store/types.js";
 import { WorkerEventStore } from "../src/store/worker.js";
 import { machine, seededRandom, table } from "./lib.js";
 
@@ -32,6 +38,7 @@ const SIZES = (option("--sizes") ?? "200,500,1000").split(",").map(Number);
 const ROUNDS = Number(option("--rounds") ?? 12);
 const WARMUP = 4;
 const jsonOut = option("--json");
+const POSTGRES = args.includes("--postgres") ? (process.env.BULWARK_BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test") : undefined;
 const ROUND = Math.max(...SIZES);
 if (SIZES.some((size) => !Number.isInteger(size) || size < 1 || ROUND % size !== 0)) throw new Error(`--sizes must be positive integers dividing the largest, got ${option("--sizes")}`);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a positive integer, got ${option("--rounds")}`);
@@ -81,11 +88,17 @@ async function main(): Promise<void> {
   // One cluster made once (initdb in WebAssembly takes seconds), copied for each store.
   const root = mkdtempSync(join(tmpdir(), "bulwark-bench-append-"));
   const template = join(root, "template");
-  await (await PGlite.create({ dataDir: template })).close();
+  if (!POSTGRES) await (await PGlite.create({ dataDir: template })).close();
+  const schemas = SIZES.map((size) => `bulwark_bench_append_${size}_${process.pid}`);
   const stores = SIZES.map((size, index) => {
-    const dir = join(root, `store-${index}`);
-    cpSync(template, dir, { recursive: true });
-    return { size, store: new WorkerEventStore(dir, "bulwark", `pglite:${dir}`), cpu: [] as number[], thread: [] as number[] };
+    let store: EventStore;
+    if (POSTGRES) store = new SqlEventStore(postgresDriver(POSTGRES, () => undefined), schemas[index]!, redactUrl(POSTGRES));
+    else {
+      const dir = join(root, `store-${index}`);
+      cpSync(template, dir, { recursive: true });
+      store = new WorkerEventStore(dir, "bulwark", `pglite:${dir}`);
+    }
+    return { size, store, cpu: [] as number[], thread: [] as number[] };
   });
   try {
     for (const { store } of stores) await store.init();
@@ -112,7 +125,8 @@ async function main(): Promise<void> {
       rows.push({ batchSize: entry.size, events: verified.events, cpuUsPerEvent: median(entry.cpu)!, gatewayThreadUsPerEvent: median(entry.thread) });
     }
     const us = (value: number | undefined): string => (value === undefined ? "n/a" : `${value.toFixed(1)} µs`);
-    console.log(`Embedded event store (PGlite in its worker thread), CPU per appended decision event. ${machine()}\n`);
+    const what = POSTGRES ? `Event store on PostgreSQL (${redactUrl(POSTGRES)}), this process's CPU` : "Embedded event store (PGlite in its worker thread), CPU";
+    console.log(`${what} per appended decision event. ${machine()}\n`);
     console.log(
       table(
         ["batch size", "CPU per event (all threads)", "of it on the calling thread", "events appended, chain verified"],
@@ -122,6 +136,11 @@ async function main(): Promise<void> {
     console.log(`\nMedians over ${ROUNDS} rounds of ${ROUND} events per store, after ${WARMUP} warm-up rounds.`);
     if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ machine: machine(), rounds: ROUNDS, roundEvents: ROUND, rows }, null, 2));
   } finally {
+    if (POSTGRES) {
+      const driver = postgresDriver(POSTGRES, () => undefined);
+      for (const schema of schemas) await driver.query(`drop schema if exists "${schema}" cascade`).catch(() => undefined);
+      await driver.close();
+    }
     for (const { store } of stores) await store.close().catch(() => undefined);
     rmSync(root, { recursive: true, force: true });
   }
