@@ -536,11 +536,13 @@ export function denseFeatures(trace: Trace, start: number, end: number, lexicon:
 
 /** Positions of special-token markers (chat-template tokens, fake system headers) in the folded text. */
 export function markerPositions(folded: string, lexicon: CompiledLexicon): number[] {
-  const { anchors, anchorOf, anchorAt } = markerAnchors(lexicon.markers);
+  const { anchors, anchorOf, anchorAt, probeAt } = markerAnchors(lexicon.markers);
   // Most markers hold a character ordinary prose rarely has ('<', '[', ':', '#'...): the places of each such
   // character are found once, and a marker is only compared where its character stands, instead of one
-  // search of the whole text per marker (a search for "system:" stops at every 's').
-  const places = anchors.map((anchor) => (anchor === "" ? null : occurrences(folded, anchor)));
+  // search of the whole text per marker (a search for "system:" stops at every 's'). Where the character is
+  // common (a page of '<'), one search per marker is cheaper again, and is what such an anchor gets (null).
+  const most = 64 + (folded.length >> 8);
+  const places = anchors.map((anchor) => (anchor === "" ? null : occurrences(folded, anchor, most)));
   const found: number[] = [];
   lexicon.markers.forEach((marker, m) => {
     const at = places[anchorOf[m]!]!;
@@ -556,9 +558,12 @@ export function markerPositions(folded: string, lexicon: CompiledLexicon): numbe
       return;
     }
     const offset = anchorAt[m]!;
+    // One character next to the anchor is compared before the whole marker.
+    const probe = probeAt[m]!;
+    const probeCode = marker.charCodeAt(probe);
     for (const place of at) {
       const start = place - offset;
-      if (start < from || !folded.startsWith(marker, start)) continue;
+      if (start < from || folded.charCodeAt(start + probe) !== probeCode || !folded.startsWith(marker, start)) continue;
       if (found.length > 256) break;
       found.push(start);
       from = start + marker.length;
@@ -567,10 +572,13 @@ export function markerPositions(folded: string, lexicon: CompiledLexicon): numbe
   return found.sort((a, b) => a - b);
 }
 
-/** Every index where `text` holds `needle`, in order (overlapping ones too). */
-function occurrences(text: string, needle: string): number[] {
+/** Every index where `text` holds `needle`, in order (overlapping ones too); null when there are more than `most`. */
+function occurrences(text: string, needle: string, most: number): number[] | null {
   const out: number[] = [];
-  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) out.push(at);
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+    if (out.length === most) return null;
+    out.push(at);
+  }
   return out;
 }
 
@@ -581,6 +589,8 @@ interface MarkerAnchors {
   readonly anchorOf: readonly number[];
   /** Per marker, where its anchor stands in it (UTF-16 units). */
   readonly anchorAt: readonly number[];
+  /** Per marker, where the character after its anchor stands (the one before when the anchor ends it). */
+  readonly probeAt: readonly number[];
 }
 
 const anchorsByMarkers = new WeakMap<readonly string[], MarkerAnchors>();
@@ -590,13 +600,16 @@ function markerAnchors(markers: readonly string[]): MarkerAnchors {
   if (!cached) {
     const anchors: string[] = [];
     const anchorAt: number[] = [];
+    const probeAt: number[] = [];
     const anchorOf = markers.map((marker) => {
       const anchor = [...marker].find((ch) => !/[\p{L}\p{N}\s]/u.test(ch)) ?? "";
       if (!anchors.includes(anchor)) anchors.push(anchor);
-      anchorAt.push(anchor === "" ? 0 : marker.indexOf(anchor));
+      const at = anchor === "" ? 0 : marker.indexOf(anchor);
+      anchorAt.push(at);
+      probeAt.push(at + 1 < marker.length ? at + 1 : Math.max(0, at - 1));
       return anchors.indexOf(anchor);
     });
-    cached = { anchors, anchorOf, anchorAt };
+    cached = { anchors, anchorOf, anchorAt, probeAt };
     anchorsByMarkers.set(markers, cached);
   }
   return cached;

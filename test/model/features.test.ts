@@ -144,6 +144,9 @@ describe("special-token markers", () => {
     const crowded = lexicon.markers.join("").repeat(12);
     expect(markerPositions(crowded, lexicon)).toEqual(naive(crowded));
     expect(markerPositions(crowded, lexicon)).toHaveLength(257);
+    // An anchor character on every other position: the markers are then searched for one by one.
+    const dense = "<".repeat(3000) + lexicon.markers.join(" <") + "<".repeat(3000);
+    expect(markerPositions(dense, lexicon)).toEqual(naive(dense));
   });
 });
 
