@@ -268,7 +268,46 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       nextCheckpoint += every;
     }
     const code = folded.charCodeAt(i);
-    // Most characters are ASCII letters: settle them in one comparison before the full whitespace test.
+    // Lowercase ASCII letters, most of any text, take a shorter path: the steps below with what such a letter
+    // settles taken out (not a space, its own feature code, a word character, not of a script written without spaces).
+    if (code >= 0x61 && code <= 0x7a) {
+      previousWasSpace = false;
+      h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + code) | 0;
+      c4 = c3;
+      c3 = c2;
+      c2 = c1;
+      c1 = code;
+      if (++seen >= 4) {
+        const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+        if (weights !== null) {
+          charSum += weights[bucket]!;
+          charCount++;
+        } else trace.pushHashed(bucket, i);
+      }
+      wordHash = fnvStep(wordHash, code);
+      wordLen++;
+      if (wordLen >= 2) {
+        const key = wordHash ^ PHRASE_SEED;
+        if (inFilter(filter, key)) {
+          const bits = prefixes.get(key);
+          if (bits !== undefined) wordMask |= bits;
+        }
+      }
+      const cls = charClass(code);
+      const value = previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
+      surpriseSum += value;
+      if (value >= rareNll) rareCount++;
+      previousClass = cls;
+      if (tokenStart < 0) {
+        tokenStart = i;
+        tokenSurprise = 0;
+        tokenLength = 0;
+      }
+      tokenSurprise += value;
+      tokenLength++;
+      continue;
+    }
+    // Most other characters are ASCII too: settle them in one comparison before the full whitespace test.
     const space = code <= 0x20 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : code >= 0xa0 && isSpace(code);
 
     // Character n-grams over whitespace-collapsed text, by rolling polynomial hashes.
@@ -326,49 +365,6 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
         tokenStart = -1;
       }
     } else {
-      if (tokenStart < 0) {
-        tokenStart = i;
-        tokenSurprise = 0;
-        tokenLength = 0;
-      }
-      tokenSurprise += value;
-      tokenLength++;
-    }
-
-    // Runs of lowercase ASCII letters, most of any text, take a shorter path: the steps above with what such a
-    // letter settles taken out (not a space, its own feature code, a word character, not one of a script
-    // written without spaces). The next checkpoint is left to the loop above.
-    while (i + 1 < n && i + 1 !== nextCheckpoint) {
-      const letter = folded.charCodeAt(i + 1);
-      if (letter < 0x61 || letter > 0x7a) break;
-      i++;
-      previousWasSpace = false;
-      h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + letter) | 0;
-      c4 = c3;
-      c3 = c2;
-      c2 = c1;
-      c1 = letter;
-      if (++seen >= 4) {
-        const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
-        if (weights !== null) {
-          charSum += weights[bucket]!;
-          charCount++;
-        } else trace.pushHashed(bucket, i);
-      }
-      wordHash = fnvStep(wordHash, letter);
-      wordLen++;
-      if (wordLen >= 2) {
-        const key = wordHash ^ PHRASE_SEED;
-        if (inFilter(filter, key)) {
-          const bits = prefixes.get(key);
-          if (bits !== undefined) wordMask |= bits;
-        }
-      }
-      const cls = charClass(letter);
-      const value = previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
-      surpriseSum += value;
-      if (value >= rareNll) rareCount++;
-      previousClass = cls;
       if (tokenStart < 0) {
         tokenStart = i;
         tokenSurprise = 0;
