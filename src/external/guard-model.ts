@@ -121,18 +121,23 @@ export function readClassifyVerdict(reply: unknown, config: Pick<GuardModelOptio
     throw new Error("guard model reply has no data[0].probs (class probabilities)");
   }
   const values = probs as number[];
-  const unsafe = new Set(config.unsafeLabels.map((label) => label.toUpperCase()));
   const top = values.indexOf(Math.max(...values));
   if (config.labels) {
     if (config.labels.length !== values.length) throw new Error(`guard model gave ${values.length} probabilities for ${config.labels.length} configured labels`);
-    const score = config.labels.reduce((sum, label, index) => (unsafe.has(label.toUpperCase()) ? sum + values[index]! : sum), 0);
+    const score = unsafeLabelIndexes(config.labels, config.unsafeLabels).reduce((sum, index) => sum + values[index]!, 0);
     return { score, evidence: `${config.labels[top]} ${values[top]!.toFixed(3)}` };
   }
   // Without the label list only the top class is named: a binary model's other class is its complement.
   if (typeof item?.label !== "string") throw new Error("guard model reply names no label; set `labels` in the policy");
-  const isUnsafe = unsafe.has(item.label.toUpperCase());
+  const isUnsafe = unsafeLabelIndexes([item.label], config.unsafeLabels).length > 0;
   const score = isUnsafe ? values[top]! : values.length === 2 ? 1 - values[top]! : 0;
   return { score, evidence: `${item.label} ${values[top]!.toFixed(3)}` };
+}
+
+/** The positions of `labels` that are among `unsafeLabels`, compared case-insensitively: the classes a score sums. */
+export function unsafeLabelIndexes(labels: readonly string[], unsafeLabels: readonly string[]): number[] {
+  const unsafe = new Set(unsafeLabels.map((label) => label.toUpperCase()));
+  return labels.flatMap((label, index) => (unsafe.has(label.toUpperCase()) ? [index] : []));
 }
 
 /** Texts over the limit are sent as their two ends: instructions hide at the start or the end of a document. */

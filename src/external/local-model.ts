@@ -14,11 +14,11 @@
  * by the engine like any layer: the failure mode decides.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { Finding, Layer, LayerInput, LayerOutput } from "../guard/types.js";
 import type { LocalModelOptions } from "../policy/local-model.js";
 import type { Policy } from "../policy/schema.js";
-import { clip } from "./guard-model.js";
+import { clip, unsafeLabelIndexes } from "./guard-model.js";
 
 export const LOCAL_MODEL_LAYER_VERSION = "1.0.0";
 const MODEL_FILES = ["model.onnx", "onnx/model.onnx", "model_quantized.onnx", "onnx/model_quantized.onnx"];
@@ -59,7 +59,7 @@ export function createLocalModelLayer(config: LocalModelOptions): Layer {
   const files = modelFiles(resolve(config.dir), config.model);
   let loading: Promise<LocalModel> | undefined;
   const load = (): Promise<LocalModel> => (loading ??= loadLocalModel(files, config));
-  const name = config.dir.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "local model";
+  const name = basename(files.dir);
 
   return {
     name: "local-model",
@@ -67,7 +67,8 @@ export function createLocalModelLayer(config: LocalModelOptions): Layer {
     stage: config.stages,
     phase: "detect",
     budgetMs: config.budgetMs,
-    // onnxruntime-node infers on its own threads: the engine starts this layer before the synchronous ones.
+    // onnxruntime-node infers on its own threads, so the engine starts this layer before the synchronous ones
+    // (onnxruntime-web infers on this thread, where starting it first changes nothing).
     offloads: true,
     ...(config.failureMode ? { failureMode: config.failureMode } : {}),
     // Loading a transformer takes seconds: the engine loads it before the first check, not within a budget.
@@ -124,8 +125,7 @@ async function loadLocalModel(files: ModelFiles, config: Pick<LocalModelOptions,
   };
   const tokenizer = new tokenizers.Tokenizer(json(files.tokenizer), existsSync(files.tokenizerConfig) ? json(files.tokenizerConfig) : {});
   const labels = config.labels ?? labelsOf(json(files.config), files.config);
-  const unsafe = new Set(config.unsafeLabels.map((label) => label.toUpperCase()));
-  const unsafeIndexes = labels.flatMap((label, index) => (unsafe.has(label.toUpperCase()) ? [index] : []));
+  const unsafeIndexes = unsafeLabelIndexes(labels, config.unsafeLabels);
   if (unsafeIndexes.length === 0) throw new Error(`localModel: none of the model's labels (${labels.join(", ")}) is in unsafeLabels (${config.unsafeLabels.join(", ")}); set unsafeLabels in the policy`);
 
   if (ort.module.env?.wasm) ort.module.env.wasm.numThreads = 1;

@@ -60,6 +60,9 @@ export function createGuard(options: GuardOptions = {}): Guard {
   const start = (layer: Layer, input: LayerInputWithoutSignal): ReturnType<typeof startContained> => startContained(layer, input, coldStart(layer));
   let warmedUp: Promise<void> | undefined;
   const warmUp = (): Promise<void> => (warmedUp ??= Promise.all(layers.map((layer) => layer.warmUp?.())).then(() => undefined));
+  // Before a check, a loading failure is not thrown: the layer that needed it fails its check, contained like any failure.
+  let loadedForChecks: Promise<unknown> | undefined;
+  const loadForChecks = (): Promise<unknown> => (loadedForChecks ??= warmUp().catch(() => undefined));
   const warmUpFirst = layers.some((layer) => layer.warmUpBeforeFirstCheck === true);
 
   async function check(request: CheckRequest | string): Promise<Decision> {
@@ -68,8 +71,7 @@ export function createGuard(options: GuardOptions = {}): Guard {
     const { text: original, intake } = takeIn(rawText);
     // Small inputs never need the tokenizer (a token is at least one byte), so only an input
     // that could reach the token limit waits for one-time loading (or every input, when a layer says so).
-    // A loading failure is not thrown here: the layer that needed it fails its check, contained like any failure.
-    if (warmUpFirst || intake.bytes > policy.limits.maxTokens) await warmUp().catch(() => undefined);
+    if (warmUpFirst || intake.bytes > policy.limits.maxTokens) await loadForChecks();
     const findings: DecidedFinding[] = [];
     const reports: LayerReport[] = [];
     // One mutable record, so that helpers below can update it and TypeScript still sees the changes.
