@@ -8,8 +8,8 @@
  * loads), once per process and model (sharedScoringThread). A thread that fails to start or dies is not used again: the layer then scores in place, and its
  * decisions are the same either way.
  */
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startSiblingWorker } from "../util/worker.js";
 import type { Detection } from "./detect.js";
 import type { Domain } from "./model.js";
 
@@ -50,7 +50,7 @@ export class ScoringThread {
   /** Starts the thread (once); resolves when its model is loaded and warm, rejects if it cannot start. */
   start(): Promise<void> {
     this.started ??= new Promise<void>((resolve, reject) => {
-      const worker = spawn(this.data);
+      const worker = startSiblingWorker(import.meta.url, "scoring-thread", this.data);
       this.worker = worker;
       worker.on("message", (reply: ScoringReply) => {
         if ("ready" in reply) {
@@ -115,18 +115,4 @@ export function sharedScoringThread(modelDir?: string): ScoringThread {
     shared.set(key, thread);
   }
   return thread;
-}
-
-/**
- * The thread runs scoring-thread.js next to this module. Run from the TypeScript sources (tests and
- * benchmarks under tsx or vitest), the thread registers tsx itself before loading the .ts file, since a
- * worker does not inherit the main thread's module hooks.
- */
-function spawn(data: ScoringThreadData): Worker {
-  const fromSources = import.meta.url.endsWith(".ts");
-  const entry = new URL(fromSources ? "./scoring-thread.ts" : "./scoring-thread.js", import.meta.url);
-  if (!fromSources) return new Worker(fileURLToPath(entry), { workerData: data });
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
 }

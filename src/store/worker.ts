@@ -1,7 +1,6 @@
 /** The embedded store seen from the gateway's thread: every call is forwarded to the PGlite worker (pglite-worker.ts). */
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startSiblingWorker } from "../util/worker.js";
 import type { EventAggregates } from "./aggregates.js";
 import { eventPayload } from "./chain.js";
 import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
@@ -30,13 +29,7 @@ export class WorkerEventStore implements EventStore {
 
   private spawn(): Worker {
     const workerData = { dataDir: this.dataDir, schema: this.schema, description: this.description };
-    // From the TypeScript sources (tests, tsx) the worker registers the tsx loader first; from dist/ it is plain JS.
-    const fromSource = import.meta.url.endsWith(".ts");
-    const entry = new URL(fromSource ? "./pglite-worker.ts" : "./pglite-worker.js", import.meta.url);
-    const tsx = fromSource ? tsxApiUrl() : "";
-    const worker = fromSource
-      ? new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData })
-      : new Worker(entry, { workerData });
+    const worker = startSiblingWorker(import.meta.url, "pglite-worker", workerData);
     worker.on("message", (reply: Reply) => {
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;
@@ -150,10 +143,4 @@ export class WorkerEventStore implements EventStore {
       await worker?.terminate();
     }
   }
-}
-
-/** The ESM entry of tsx's API, resolved from here (an eval worker resolves bare names from the working directory). */
-function tsxApiUrl(): string {
-  if (typeof import.meta.resolve === "function") return import.meta.resolve("tsx/esm/api");
-  return pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
 }
