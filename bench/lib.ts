@@ -30,6 +30,30 @@ export function summarize(samples: Float64Array | number[]): Timing {
   return { p50: at(0.5), p99: at(0.99), mean: sum / sorted.length, max: sorted[sorted.length - 1]!, runs: sorted.length };
 }
 
+/**
+ * The machine's own jitter, for reading a run's p99: a fixed CPU-only loop (no allocation, no memory beyond
+ * registers) of about `targetUs`, timed like the checks, `runs` times. On a quiet dedicated core its p99 is
+ * within a few per cent of its p50; on a shared VM the gap is the share of p99 that no code change can remove.
+ */
+export async function cpuReference(targetUs = 150, runs = 5_000): Promise<Timing> {
+  let sink = 0;
+  const spin = (iterations: number): void => {
+    let x = sink | 1;
+    for (let i = 0; i < iterations; i++) x = (Math.imul(x, 1_103_515_245) + 12_345) | 0;
+    sink = x;
+  };
+  // Calibrate the iteration count to about targetUs on this machine, after a warm-up that lets V8 optimise the loop.
+  spin(5_000_000);
+  let fastestUs = Infinity;
+  for (let round = 0; round < 5; round++) {
+    const started = performance.now();
+    spin(1_000_000);
+    fastestUs = Math.min(fastestUs, (performance.now() - started) * 1000);
+  }
+  const iterations = Math.max(1, Math.round((1_000_000 * targetUs) / fastestUs));
+  return timeCalls(() => spin(iterations), { runs });
+}
+
 export function machine(): string {
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
   return `${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;

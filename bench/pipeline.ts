@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { createGuard } from "../src/index.js";
-import { fmt, machine, proseOfSize, table, timeCalls } from "./lib.js";
+import { cpuReference, fmt, machine, proseOfSize, table, timeCalls } from "./lib.js";
 
 // --disable LAYER (repeatable): the default policy with those layers switched off, to see what each costs.
 const disabled = process.argv.flatMap((arg, i) => (arg === "--disable" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
@@ -38,6 +38,9 @@ const sizes: Array<[string, number, number]> = [
 
 const rows: Array<Array<string | number>> = [];
 const results: Record<string, unknown> = {};
+// Timed before the checks, so that each run says how much of its p99 is the machine's.
+const reference = await cpuReference();
+results["cpu reference"] = reference;
 for (const [label, bytes, runs] of sizes) {
   for (const [kind, text] of [
     ["ordinary", proseOfSize(bytes, bytes)],
@@ -100,6 +103,10 @@ results["per layer"] = Object.fromEntries([...layers4k.keys()].map((name) => [na
 
 console.log(`Input pipeline, default policy (layers: ${defaultGuard.layers.map((l) => l.name).join(", ") || "none"}). ${machine()}\n`);
 console.log(table(["input", "kind", "p50", "p99", "decision", "runs"], rows));
+console.log(
+  `\nMachine reference: a fixed CPU-only loop timed the same way, ${reference.runs} runs: p50 ${fmt(reference.p50)}, p99 ${fmt(reference.p99)} ` +
+    `(p99/p50 ${(reference.p99 / reference.p50).toFixed(2)}; near 1.0 on a quiet dedicated core, higher where the machine is shared).`,
+);
 console.log(
   "\n1 MB inputs (limits raised to admit them). Default: the classifier on its scoring thread beside the other layers (offloadChars\n" +
     "64 Ki); first call, then 7 timed calls after 2 more warm-up calls. One core: the classifier scored in place (offloadChars 0), 7 timed calls:\n",
