@@ -6,13 +6,15 @@
  *   1. latency at a fixed 1,000 requests/s (open loop: latency counts from when a request was due,
  *      so a stalled server cannot hide its queue), p50/p99 and what each adds over direct;
  *   2. maximum throughput (closed loop, 64 connections), load generator on the same two cores;
- *   3. a 60-second memory soak of Bulwark at a steady rate (resident memory and heap, sampled every 5 s).
+ *   3. a 60-second memory soak of Bulwark at a steady rate (resident memory and heap, sampled every 5 s);
+ *   4. cold start: a fresh Bulwark process at the fixed rate from its first request, p50/p99 per second
+ *      (how long a new instance takes to reach its steady speed under load).
  *
  * Each server runs in its own process; this process is the load generator. Bounded: a fixed number of
  * requests per phase and a time limit; everything stops by itself.
  * Options: --quick (short phases, for a smoke run), --no-portkey, --rate N, --warmup-seconds N (at 500 req/s before
  * each target's fixed-rate phase, default 3), --soak-rate N, --soak-seconds N,
- * --only-soak, --json FILE, --gateway-flags "FLAGS" (Node/V8 flags for the Bulwark processes, e.g.
+ * --only-soak, --no-cold-start, --json FILE, --gateway-flags "FLAGS" (Node/V8 flags for the Bulwark processes, e.g.
  * "--single-threaded-gc"; see docs/gateway.md).
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
@@ -41,6 +43,7 @@ const WARMUP_SECONDS = option("warmup-seconds", QUICK ? 1 : 3);
 const SOAK_SECONDS = option("soak-seconds", QUICK ? 10 : 60);
 // Below the gateway's capacity on a shared two-core machine: a soak at saturation measures the backlog, not leaks.
 const SOAK_RATE = option("soak-rate", 250);
+const COLD_SECONDS = QUICK ? 3 : 8;
 const ONLY_SOAK = flag("only-soak");
 const CONNECTIONS = 64;
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -131,6 +134,8 @@ interface FixedRateResult {
   readonly sent: number;
   readonly errors: number;
   readonly achievedRate: number;
+  /** p50 and p99 of the requests due in each second of the phase. */
+  readonly perSecond: ReadonlyArray<{ readonly p50: number; readonly p99: number }>;
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -187,7 +192,11 @@ async function fixedRate(target: Target, rate: number, seconds: number): Promise
   const elapsed = (performance.now() - begin) / 1000;
   await pool.close();
   const sorted = latencies.slice(0, done).sort();
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, sent: total, errors: errors + (total - done), achievedRate: done / elapsed };
+  const perSecond = Array.from({ length: Math.ceil(total / rate) }, (_, second) => {
+    const inSecond = latencies.slice(Math.round(second * rate), Math.min(total, Math.round((second + 1) * rate))).sort();
+    return { p50: percentile(inSecond, 0.5), p99: percentile(inSecond, 0.99) };
+  });
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN, sent: total, errors: errors + (total - done), achievedRate: done / elapsed, perSecond };
 }
 
 /** Closed loop: CONNECTIONS requests always outstanding. Also the target process's CPU time per request. */
@@ -281,6 +290,18 @@ async function main(): Promise<void> {
     if (!ok) throw new Error(`${target.name} does not answer the benchmark request with 200`);
   }
 
+  // A new instance under load: a third Bulwark process, started now and measured from its very first request.
+  let cold: FixedRateResult | undefined;
+  if (!ONLY_SOAK && !flag("no-cold-start")) {
+    const fresh = await startBulwark("Bulwark, fresh process", ["--store", `pglite:${join(storeDir, "events-cold")}`]);
+    process.stderr.write(`Bulwark, fresh process: ${RATE} req/s for ${COLD_SECONDS} s from its first request...\n`);
+    cold = await fixedRate(fresh, RATE, COLD_SECONDS);
+    // Its shutdown (drain, flush) must not overlap the phases that follow.
+    const exited = new Promise((resolve) => fresh.process?.once("exit", resolve));
+    fresh.process?.kill("SIGTERM");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+  }
+
   const fixed = new Map<string, FixedRateResult>();
   const max = new Map<string, { rate: number; errors: number; cpuUsPerRequest: number }>();
   for (const target of ONLY_SOAK ? [] : targets) {
@@ -338,10 +359,17 @@ async function main(): Promise<void> {
       `heap ${avg(first, "heapMiB").toFixed(0)} -> ${avg(last, "heapMiB").toFixed(0)} MiB; events written ${storeStats.store.written}, waiting ${storeStats.store.waiting}, dropped ${storeStats.store.dropped}.\n`,
   );
   process.stdout.write(`samples: ${samples.map((s) => `${s.second}s ${s.rssMiB.toFixed(0)}/${s.heapMiB.toFixed(0)}`).join(", ")}\n`);
+  if (cold) {
+    process.stdout.write(
+      `\nCold start (a fresh Bulwark process, same configuration, ${RATE} req/s from its first request, ${cold.errors} errors), p50 / p99 of the requests due in each second:\n` +
+        cold.perSecond.map((second, i) => `  second ${i + 1}: ${ms(second.p50)} / ${ms(second.p99)}`).join("\n") +
+        "\n",
+    );
+  }
   const jsonIndex = args.indexOf("--json");
   const out = jsonIndex >= 0 ? args[jsonIndex + 1]! : join(ROOT, "bench/results/gateway.json");
   mkdirSync(join(out, ".."), { recursive: true });
-  writeFileSync(out, JSON.stringify({ machine: machine(), loadBefore, loadAfter: loadavg(), rate: RATE, fixed: Object.fromEntries(fixed), max: Object.fromEntries(max), soak: { ...soak, samples, store: storeStats.store } }, null, 2));
+  writeFileSync(out, JSON.stringify({ machine: machine(), loadBefore, loadAfter: loadavg(), rate: RATE, fixed: Object.fromEntries(fixed), max: Object.fromEntries(max), soak: { ...soak, samples, store: storeStats.store }, ...(cold ? { cold } : {}) }, null, 2));
   process.stderr.write(`results written to ${out}\n`);
   process.exit(0);
 }
