@@ -12,7 +12,7 @@
  * the end, which is where every window and sub-window starts and ends. When scoring, the hashed
  * features are summed into their weights as they are found instead of stored.
  */
-import { inFilter, MAX_PHRASE_WORDS, PHRASE_SEED, type CompiledLexicon } from "./lexicon.js";
+import { inFilter, MAX_PHRASE_WORDS, PHRASE_SEED, tableGet, type CompiledLexicon } from "./lexicon.js";
 import { CHAR_CLASSES, FNV_OFFSET, OTHER_LETTER_CLASS, charClass, combineHash, featureCode, fnvStep, isSegmentingChar, isSpace, isWordChar, mix32 } from "./text.js";
 
 /** Character-class bigram surprise model of benign text (negative log-probabilities, nats). */
@@ -203,7 +203,7 @@ class WordRun {
    */
   end(hash: number, prefixMask: number, pos: number): void {
     const { trace, mask, tail } = this;
-    const { filter, phrases, openings, openingFilter } = this.lexicon;
+    const { phraseFilter, phraseTable, openingTable, openingFilter } = this.lexicon;
     trace.pushHashed(mix32(hash ^ SEED_WORD) & mask, pos);
     if (this.seen > 0) trace.pushHashed(combineHash(this.previous, hash ^ SEED_BIGRAM) & mask, pos);
     this.previous = hash;
@@ -217,11 +217,8 @@ class WordRun {
       if (length > 1 && (open & (1 << (length - 1))) === 0) continue;
       const key = combineHash(length === 1 ? PHRASE_SEED : tail[length - 1]!, hash) | 0;
       tail[length] = key;
-      if (inFilter(filter, key)) {
-        const bits = phrases.get(key);
-        if (bits !== undefined) found |= bits;
-      }
-      if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && openings.has(key)) opened |= 1 << length;
+      if (inFilter(phraseFilter, key)) found |= tableGet(phraseTable, key);
+      if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && tableGet(openingTable, key) !== 0) opened |= 1 << length;
     }
     this.open = opened;
     if (found !== 0) trace.pushConcept(found, pos);
@@ -238,7 +235,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   let charSum = 0;
   let charCount = 0;
   const mask = (1 << settings.bucketBits) - 1;
-  const { filter, prefixes } = lexicon;
+  const { prefixFilter, prefixTable } = lexicon;
 
   // The last four characters of the collapsed text (c1 the latest) and how many there have been.
   let c1 = 0;
@@ -288,10 +285,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       wordLen++;
       if (wordLen >= 2) {
         const key = wordHash ^ PHRASE_SEED;
-        if (inFilter(filter, key)) {
-          const bits = prefixes.get(key);
-          if (bits !== undefined) wordMask |= bits;
-        }
+        if (inFilter(prefixFilter, key)) wordMask |= tableGet(prefixTable, key);
       }
       const cls = charClass(code);
       const value = previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
@@ -341,10 +335,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       wordLen++;
       if (wordLen >= 2) {
         const key = wordHash ^ PHRASE_SEED;
-        if (inFilter(filter, key)) {
-          const bits = prefixes.get(key);
-          if (bits !== undefined) wordMask |= bits;
-        }
+        if (inFilter(prefixFilter, key)) wordMask |= tableGet(prefixTable, key);
       }
     } else if (wordLen > 0) {
       words.end(wordHash, wordMask, i);

@@ -27,6 +27,15 @@ export interface CompiledLexicon {
    */
   readonly openings: Set<number>;
   readonly openingFilter: Uint8Array;
+  /**
+   * The featurizer's copies of `phrases`, `prefixes` and `openings` (see `tableGet`), each behind a filter of
+   * its own keys only: per word and per letter these are cheaper than a Map lookup behind the shared filter.
+   */
+  readonly phraseTable: Int32Array;
+  readonly phraseFilter: Uint8Array;
+  readonly prefixTable: Int32Array;
+  readonly prefixFilter: Uint8Array;
+  readonly openingTable: Int32Array;
   readonly markers: readonly string[];
 }
 
@@ -105,6 +114,43 @@ export function inFilter(filter: Uint8Array, key: number): boolean {
   return (filter[slot >>> 3]! & (1 << (slot & 7))) !== 0;
 }
 
+/**
+ * An open-addressing hash table of signed 32-bit keys to non-zero values, as [key, value] pairs in one array
+ * (a value of 0 marks an empty slot), a quarter full at most; `tableGet` answers what Map.get would (0 for absent).
+ */
+export function keyTable(entries: Iterable<readonly [number, number]>, size: number): Int32Array {
+  let slots = 8;
+  while (slots < size * 4) slots *= 2;
+  const table = new Int32Array(slots * 2);
+  for (const [key, value] of entries) {
+    if (value === 0 || (key | 0) !== key) throw new Error("lexicon: table keys are int32 and values non-zero");
+    let i = slotOf(key, slots - 1);
+    while (table[2 * i + 1] !== 0 && table[2 * i] !== key) i = (i + 1) & (slots - 1);
+    table[2 * i] = key;
+    table[2 * i + 1] = value;
+  }
+  return table;
+}
+
+function slotOf(key: number, mask: number): number {
+  return (key ^ (key >>> 15)) & mask;
+}
+
+/** The value of `key` in a `keyTable`, 0 when absent. */
+export function tableGet(table: Int32Array, key: number): number {
+  const mask = (table.length >> 1) - 1;
+  for (let i = slotOf(key, mask); ; i = (i + 1) & mask) {
+    const value = table[2 * i + 1]!;
+    if (value === 0 || table[2 * i] === key) return value;
+  }
+}
+
+function filterOf(keys: Iterable<number>): Uint8Array {
+  const filter = new Uint8Array(1 << (FILTER_BITS - 3));
+  for (const key of keys) setFilter(filter, key);
+  return filter;
+}
+
 export function compileLexicon(source: LexiconSource): CompiledLexicon {
   const concepts = Object.keys(source.concepts).sort();
   if (concepts.length > 30) throw new Error("lexicon: at most 30 concepts");
@@ -151,5 +197,8 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
     }
   });
   const markers = [...new Set(source.markers.map((m) => foldText(m)))].sort();
-  return { concepts, phrases, prefixes, filter, openings, openingFilter, markers };
+  const phraseTable = keyTable(phrases, phrases.size);
+  const prefixTable = keyTable(prefixes, prefixes.size);
+  const openingTable = keyTable([...openings].map((key) => [key, 1] as const), openings.size);
+  return { concepts, phrases, prefixes, filter, openings, openingFilter, phraseTable, phraseFilter: filterOf(phrases.keys()), prefixTable, prefixFilter: filterOf(prefixes.keys()), openingTable, markers };
 }
