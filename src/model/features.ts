@@ -526,10 +526,12 @@ export function markerPositions(folded: string, lexicon: CompiledLexicon): numbe
   const { anchors, anchorOf, anchorAt, probeAt } = markerAnchors(lexicon.markers);
   // Most markers hold a character ordinary prose rarely has ('<', '[', ':', '#'...): the places of each such
   // character are found once, and a marker is only compared where its character stands, instead of one
-  // search of the whole text per marker (a search for "system:" stops at every 's'). Where the character is
-  // common (a page of '<'), one search per marker is cheaper again, and is what such an anchor gets (null).
+  // search of the whole text per marker (a search for "system:" stops at every 's'). A marker of letters and
+  // spaces only ("end of context") is anchored on three of its characters from its rarest letter ("xt"):
+  // a search for those stops less often than one for the marker, which starts with a common letter. Where
+  // the anchor is common (a page of '<'), one search per marker is cheaper again, and is what it gets (null).
   const most = 64 + (folded.length >> 8);
-  const places = anchors.map((anchor) => (anchor === "" ? null : occurrences(folded, anchor, most)));
+  const places = anchors.map((anchor) => occurrences(folded, anchor, most));
   const found: number[] = [];
   lexicon.markers.forEach((marker, m) => {
     const at = places[anchorOf[m]!]!;
@@ -570,7 +572,10 @@ function occurrences(text: string, needle: string, most: number): number[] | nul
 }
 
 interface MarkerAnchors {
-  /** Distinct anchors: a marker's first character that is not a letter, digit or space ("" when it has none). */
+  /**
+   * Distinct anchors: a marker's first character that is not a letter, digit or space, else up to three of its
+   * characters from its rarest letter (`rareAnchor`).
+   */
   readonly anchors: readonly string[];
   /** Per marker, the index of its anchor. */
   readonly anchorOf: readonly number[];
@@ -589,17 +594,28 @@ function markerAnchors(markers: readonly string[]): MarkerAnchors {
     const anchorAt: number[] = [];
     const probeAt: number[] = [];
     const anchorOf = markers.map((marker) => {
-      const anchor = [...marker].find((ch) => !/[\p{L}\p{N}\s]/u.test(ch)) ?? "";
+      const anchor = [...marker].find((ch) => !/[\p{L}\p{N}\s]/u.test(ch)) ?? rareAnchor(marker);
       if (!anchors.includes(anchor)) anchors.push(anchor);
-      const at = anchor === "" ? 0 : marker.indexOf(anchor);
+      const at = marker.indexOf(anchor);
       anchorAt.push(at);
-      probeAt.push(at + 1 < marker.length ? at + 1 : Math.max(0, at - 1));
+      probeAt.push(at + anchor.length < marker.length ? at + anchor.length : Math.max(0, at - 1));
       return anchors.indexOf(anchor);
     });
     cached = { anchors, anchorOf, anchorAt, probeAt };
     anchorsByMarkers.set(markers, cached);
   }
   return cached;
+}
+
+/** Lowercase Latin letters from the most to the least common in English text. */
+const LETTER_ORDER = "etaoinsrhldcumfpgwybvkxjqz";
+
+/** Up to three characters of `marker` from its rarest letter (spaces are the commonest; other characters rare). */
+function rareAnchor(marker: string): string {
+  const rarity = (ch: string): number => (ch === " " ? -1 : LETTER_ORDER.includes(ch) ? LETTER_ORDER.indexOf(ch) : LETTER_ORDER.length);
+  let at = 0;
+  for (let i = 1; i < marker.length; i++) if (rarity(marker[i]!) > rarity(marker[at]!)) at = i;
+  return marker.slice(at, at + 3);
 }
 
 /** Bigram counts of character classes, for training the gibberish model. */
