@@ -103,22 +103,24 @@ function inAlphabet(code: number): boolean {
 export function decodedPayloads(text: string): string[] {
   const out: string[] = [];
   const n = text.length;
-  // Maximal runs of the alphabet at least MIN_RUN long, found by probing MIN_RUN - 1 characters ahead: when
-  // the probe is outside the alphabet no such run starts before it, so ordinary text is skipped a word-length
-  // stride at a time (about 1 ns per character of prose, a tenth of what an anchored regex took).
+  // Maximal runs of the alphabet at least MIN_RUN long, found by looking back from MIN_RUN - 1 characters
+  // ahead for the last character outside the alphabet: no such run starts before it, so ordinary text is
+  // skipped nearly a run's length at a time after a look at the end of one word (a tenth of what an anchored
+  // regex took; fewer characters looked at, and fewer mispredicted branches, than probing one character and
+  // then walking its whole word both ways).
   // Invariant: `start` is 0 or follows a character outside the alphabet.
   let start = 0;
   while (start + MIN_RUN <= n && out.length < MAX_DECODED) {
-    const probe = start + MIN_RUN - 1;
-    if (!inAlphabet(text.charCodeAt(probe))) {
-      start = probe + 1;
+    let last = start + MIN_RUN - 1;
+    while (last >= start && inAlphabet(text.charCodeAt(last))) last--;
+    if (last >= start) {
+      start = last + 1;
       continue;
     }
-    let from = probe;
-    while (from > start && inAlphabet(text.charCodeAt(from - 1))) from--;
-    let end = probe + 1;
+    // text[start, start + MIN_RUN) is all in the alphabet: the run starts at `start`.
+    let end = start + MIN_RUN;
     while (end < n && inAlphabet(text.charCodeAt(end))) end++;
-    if (end - from >= MIN_RUN) scanRun(text, from, end, out);
+    scanRun(text, start, end, out);
     start = end + 1;
   }
   return out;
@@ -178,20 +180,24 @@ function scanRun(text: string, from: number, to: number, out: string[]): void {
   }
 }
 
+/** Decodes whole inputs only (no `stream`), so one instance serves every call. */
+const UTF8 = new TextDecoder("utf-8", { fatal: false });
+
 function readable(bytes: Uint8Array): string | null {
   if (bytes.length < 12) return null;
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  const text = UTF8.decode(bytes);
   let good = 0;
   let letters = 0;
   let spaces = 0;
+  let total = 0;
   for (const ch of text) {
+    total++;
     const code = ch.codePointAt(0)!;
     if (code === 0xfffd || (code < 0x20 && code !== 0x0a && code !== 0x0d && code !== 0x09)) continue;
     good++;
-    if (/\p{L}/u.test(ch)) letters++;
-    if (ch === " ") spaces++;
+    if (code < 0x80 ? (code | 0x20) >= 0x61 && (code | 0x20) <= 0x7a : /\p{L}/u.test(ch)) letters++;
+    if (code === 0x20) spaces++;
   }
-  const total = [...text].length;
   return good / total >= 0.95 && letters / total >= 0.5 && spaces >= 2 ? text : null;
 }
 
