@@ -46,6 +46,8 @@ const SEED_BIGRAM = 0x165667b1;
 const ROLL_P = 0x01000193;
 const ROLL_P2 = Math.imul(ROLL_P, ROLL_P);
 const ROLL_P3 = Math.imul(ROLL_P2, ROLL_P);
+/** charClass of the space; that of a lowercase ASCII letter is its offset from 'a'. */
+const SPACE_CLASS = 27;
 
 /** Reusable buffers of one featurized text. */
 export class Trace {
@@ -251,13 +253,14 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   let wordMask = 0;
   const words = new WordRun(trace, lexicon, mask);
 
-  let previousClass = 27;
+  let previousClass = SPACE_CLASS;
   let surpriseSum = 0;
   let rareCount = 0;
   let tokenStart = -1;
   let tokenSurprise = 0;
   let tokenLength = 0;
-  const { nll, rareNll, tokenNll, neutralNll } = gibberish;
+  const { rareNll, tokenNll } = gibberish;
+  const surpriseOf = surpriseTable(gibberish);
 
   for (let i = 0; i < n; i++) {
     if (i === nextCheckpoint) {
@@ -287,8 +290,8 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
         const key = wordHash ^ PHRASE_SEED;
         if (inFilter(prefixFilter, key)) wordMask |= tableGet(prefixTable, key);
       }
-      const cls = charClass(code);
-      const value = previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
+      const cls = code - 0x61;
+      const value = surpriseOf[previousClass * CHAR_CLASSES + cls]!;
       surpriseSum += value;
       if (value >= rareNll) rareCount++;
       previousClass = cls;
@@ -299,6 +302,40 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       }
       tokenSurprise += value;
       tokenLength++;
+      continue;
+    }
+    // The space, most of the rest, takes a shorter path too: the steps below with what it settles taken out
+    // (a space, class 27, not a word character, not of a script written without spaces).
+    if (code === 0x20) {
+      if (!previousWasSpace) {
+        h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + 0x20) | 0;
+        c4 = c3;
+        c3 = c2;
+        c2 = c1;
+        c1 = 0x20;
+        if (++seen >= 4) {
+          const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+          if (weights !== null) {
+            charSum += weights[bucket]!;
+            charCount++;
+          } else trace.pushHashed(bucket, i);
+        }
+        previousWasSpace = true;
+      }
+      if (wordLen > 0) {
+        words.end(wordHash, wordMask, i);
+        wordHash = FNV_OFFSET;
+        wordLen = 0;
+        wordMask = 0;
+      }
+      const value = surpriseOf[previousClass * CHAR_CLASSES + SPACE_CLASS]!;
+      surpriseSum += value;
+      if (value >= rareNll) rareCount++;
+      previousClass = SPACE_CLASS;
+      if (tokenStart >= 0) {
+        trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
+        tokenStart = -1;
+      }
       continue;
     }
     // Most other characters are ASCII too: settle them in one comparison before the full whitespace test.
@@ -346,7 +383,7 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
 
     // Character-class surprise and gibberish tokens.
     const cls = charClass(code);
-    const value = cls === OTHER_LETTER_CLASS || previousClass === OTHER_LETTER_CLASS ? neutralNll : nll[previousClass * CHAR_CLASSES + cls]!;
+    const value = surpriseOf[previousClass * CHAR_CLASSES + cls]!;
     surpriseSum += value;
     if (value >= rareNll) rareCount++;
     previousClass = cls;
@@ -370,6 +407,27 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
   trace.checkpoint(surpriseSum, rareCount, charSum, charCount);
   return trace;
+}
+
+const surpriseTables = new WeakMap<GibberishModel, { readonly nll: Float32Array; readonly neutralNll: number; readonly table: Float64Array }>();
+
+/**
+ * The surprise of each pair of character classes (row = previous class) as the featurizer adds it: the model's
+ * `nll`, or `neutralNll` when either class is OTHER_LETTER_CLASS. One lookup per character instead of a test and
+ * a lookup; float64 holds every float32 and `neutralNll` exactly. Made once per model (its `nll` is not changed).
+ */
+function surpriseTable(gibberish: GibberishModel): Float64Array {
+  const cached = surpriseTables.get(gibberish);
+  if (cached !== undefined && cached.nll === gibberish.nll && cached.neutralNll === gibberish.neutralNll) return cached.table;
+  const table = new Float64Array(CHAR_CLASSES * CHAR_CLASSES);
+  for (let previous = 0; previous < CHAR_CLASSES; previous++) {
+    for (let cls = 0; cls < CHAR_CLASSES; cls++) {
+      const k = previous * CHAR_CLASSES + cls;
+      table[k] = previous === OTHER_LETTER_CLASS || cls === OTHER_LETTER_CLASS ? gibberish.neutralNll : gibberish.nll[k]!;
+    }
+  }
+  surpriseTables.set(gibberish, { nll: gibberish.nll, neutralNll: gibberish.neutralNll, table });
+  return table;
 }
 
 /** Every window starts and ends on a multiple of this (or at the end of the text). */
