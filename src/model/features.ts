@@ -211,17 +211,25 @@ class WordRun {
     this.previous = hash;
     this.seen++;
     // Only runs that open a phrase are extended (longest first, before the shorter tail is overwritten):
-    // most words open none, so this is one hash per word instead of one per possible phrase length.
+    // most words open none, so this is one hash per word instead of one per possible phrase length, and the
+    // loop over the longer runs is skipped when there are none.
     let found = prefixMask;
     let opened = 0;
     const open = this.open;
-    for (let length = MAX_PHRASE_WORDS; length >= 1; length--) {
-      if (length > 1 && (open & (1 << (length - 1))) === 0) continue;
-      const key = combineHash(length === 1 ? PHRASE_SEED : tail[length - 1]!, hash) | 0;
-      tail[length] = key;
-      if (inFilter(phraseFilter, key)) found |= tableGet(phraseTable, key);
-      if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && tableGet(openingTable, key) !== 0) opened |= 1 << length;
+    if (open !== 0) {
+      for (let length = MAX_PHRASE_WORDS; length >= 2; length--) {
+        if ((open & (1 << (length - 1))) === 0) continue;
+        const key = combineHash(tail[length - 1]!, hash) | 0;
+        tail[length] = key;
+        if (inFilter(phraseFilter, key)) found |= tableGet(phraseTable, key);
+        if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && tableGet(openingTable, key) !== 0) opened |= 1 << length;
+      }
     }
+    // The word on its own (MAX_PHRASE_WORDS > 1: it may open a longer phrase).
+    const key = combineHash(PHRASE_SEED, hash) | 0;
+    tail[1] = key;
+    if (inFilter(phraseFilter, key)) found |= tableGet(phraseTable, key);
+    if (inFilter(openingFilter, key) && tableGet(openingTable, key) !== 0) opened |= 1 << 1;
     this.open = opened;
     if (found !== 0) trace.pushConcept(found, pos);
   }
