@@ -206,8 +206,21 @@ class WordRun {
   end(hash: number, prefixMask: number, pos: number): void {
     const { trace, mask, tail } = this;
     const { phraseFilter, phraseTable, openingTable, openingFilter } = this.lexicon;
-    trace.pushHashed(mix32(hash ^ SEED_WORD) & mask, pos);
-    if (this.seen > 0) trace.pushHashed(combineHash(this.previous, hash ^ SEED_BIGRAM) & mask, pos);
+    const weights = trace.weights;
+    const unigram = mix32(hash ^ SEED_WORD) & mask;
+    if (weights !== null) {
+      // Scoring: pushHashed's sum for the unigram then the bigram, with one load and store of the running sum.
+      const sums = trace.hashedSum;
+      let sum = sums[0]! + weights[unigram]!;
+      if (this.seen > 0) {
+        sum += weights[combineHash(this.previous, hash ^ SEED_BIGRAM) & mask]!;
+        trace.hashedCount += 2;
+      } else trace.hashedCount++;
+      sums[0] = sum;
+    } else {
+      trace.pushHashed(unigram, pos);
+      if (this.seen > 0) trace.pushHashed(combineHash(this.previous, hash ^ SEED_BIGRAM) & mask, pos);
+    }
     this.previous = hash;
     this.seen++;
     // Only runs that open a phrase are extended (longest first, before the shorter tail is overwritten):
