@@ -12,7 +12,7 @@
  * the end, which is where every window and sub-window starts and ends. When scoring, the hashed
  * features are summed into their weights as they are found instead of stored.
  */
-import { inFilter, MAX_PHRASE_WORDS, PHRASE_SEED, tableGet, type CompiledLexicon } from "./lexicon.js";
+import { inFilter, MAX_PHRASE_WORDS, OPENING_BIT, PHRASE_SEED, tableGet, type CompiledLexicon } from "./lexicon.js";
 import { CHAR_CLASSES, FNV_OFFSET, OTHER_LETTER_CLASS, charClass, combineHash, featureCode, fnvStep, isSegmentingChar, isSpace, isWordChar, mix32 } from "./text.js";
 
 /** Character-class bigram surprise model of benign text (negative log-probabilities, nats). */
@@ -205,7 +205,7 @@ class WordRun {
    */
   end(hash: number, prefixMask: number, pos: number): void {
     const { trace, mask, tail } = this;
-    const { phraseFilter, phraseTable, openingTable, openingFilter } = this.lexicon;
+    const { runFilter, runTable } = this.lexicon;
     const weights = trace.weights;
     const unigram = mix32(hash ^ SEED_WORD) & mask;
     if (weights !== null) {
@@ -234,15 +234,21 @@ class WordRun {
         if ((open & (1 << (length - 1))) === 0) continue;
         const key = combineHash(tail[length - 1]!, hash) | 0;
         tail[length] = key;
-        if (inFilter(phraseFilter, key)) found |= tableGet(phraseTable, key);
-        if (length < MAX_PHRASE_WORDS && inFilter(openingFilter, key) && tableGet(openingTable, key) !== 0) opened |= 1 << length;
+        if (inFilter(runFilter, key)) {
+          const value = tableGet(runTable, key);
+          found |= value & (OPENING_BIT - 1);
+          if (length < MAX_PHRASE_WORDS && (value & OPENING_BIT) !== 0) opened |= 1 << length;
+        }
       }
     }
     // The word on its own (MAX_PHRASE_WORDS > 1: it may open a longer phrase).
     const key = combineHash(PHRASE_SEED, hash) | 0;
     tail[1] = key;
-    if (inFilter(phraseFilter, key)) found |= tableGet(phraseTable, key);
-    if (inFilter(openingFilter, key) && tableGet(openingTable, key) !== 0) opened |= 1 << 1;
+    if (inFilter(runFilter, key)) {
+      const value = tableGet(runTable, key);
+      found |= value & (OPENING_BIT - 1);
+      if ((value & OPENING_BIT) !== 0) opened |= 1 << 1;
+    }
     this.open = opened;
     if (found !== 0) trace.pushConcept(found, pos);
   }

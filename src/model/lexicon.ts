@@ -28,20 +28,22 @@ export interface CompiledLexicon {
   readonly openings: Set<number>;
   readonly openingFilter: Uint8Array;
   /**
-   * The featurizer's copies of `phrases`, `prefixes` and `openings` (see `tableGet`), each behind a filter of
-   * its own keys only: per word and per letter these are cheaper than a Map lookup behind the shared filter.
+   * The featurizer's copies of the above (see `tableGet`), each behind a filter of its own keys only: per word
+   * and per letter these are cheaper than a Map lookup behind the shared filter. `runTable` holds both kinds
+   * of word-run keys, one probe for both: a phrase's concept bits, plus OPENING_BIT when the run opens a phrase.
    */
-  readonly phraseTable: Int32Array;
-  readonly phraseFilter: Uint8Array;
+  readonly runTable: Int32Array;
+  readonly runFilter: Uint8Array;
   readonly prefixTable: Int32Array;
   readonly prefixFilter: Uint8Array;
-  readonly openingTable: Int32Array;
   readonly markers: readonly string[];
 }
 
 export const MAX_PHRASE_WORDS = 6;
 export const FILTER_BITS = 16;
 export const PHRASE_SEED = 0x2f1a6b3d;
+/** In `runTable` values: the run opens a longer phrase. Concept bits are 0..29 (at most 30 concepts). */
+export const OPENING_BIT = 1 << 30;
 /** Latin-script prefixes need four letters to stay specific; other scripts carry more per letter. */
 const MIN_PREFIX = 4;
 
@@ -197,8 +199,9 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
     }
   });
   const markers = [...new Set(source.markers.map((m) => foldText(m)))].sort();
-  const phraseTable = keyTable(phrases, phrases.size);
+  const runs = new Map(phrases);
+  for (const key of openings) runs.set(key, (runs.get(key) ?? 0) | OPENING_BIT);
+  const runTable = keyTable(runs, runs.size);
   const prefixTable = keyTable(prefixes, prefixes.size);
-  const openingTable = keyTable([...openings].map((key) => [key, 1] as const), openings.size);
-  return { concepts, phrases, prefixes, filter, openings, openingFilter, phraseTable, phraseFilter: filterOf(phrases.keys()), prefixTable, prefixFilter: filterOf(prefixes.keys()), openingTable, markers };
+  return { concepts, phrases, prefixes, filter, openings, openingFilter, runTable, runFilter: filterOf(runs.keys()), prefixTable, prefixFilter: filterOf(prefixes.keys()), markers };
 }
