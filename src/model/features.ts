@@ -224,21 +224,20 @@ class WordRun {
     this.previous = hash;
     this.seen++;
     // Only runs that open a phrase are extended (longest first, before the shorter tail is overwritten):
-    // most words open none, so this is one hash per word instead of one per possible phrase length, and the
-    // loop over the longer runs is skipped when there are none.
+    // most words open none, so this is one hash per word instead of one per possible phrase length.
     let found = prefixMask;
     let opened = 0;
     const open = this.open;
-    if (open !== 0) {
-      for (let length = MAX_PHRASE_WORDS; length >= 2; length--) {
-        if ((open & (1 << (length - 1))) === 0) continue;
-        const key = combineHash(tail[length - 1]!, hash) | 0;
-        tail[length] = key;
-        if (inFilter(runFilter, key)) {
-          const value = tableGet(runTable, key);
-          found |= value & (OPENING_BIT - 1);
-          if (length < MAX_PHRASE_WORDS && (value & OPENING_BIT) !== 0) opened |= 1 << length;
-        }
+    // Bit n of `open` (n = 1..MAX_PHRASE_WORDS - 1) is the run of n + 1 words, visited highest first.
+    for (let bits = open; bits !== 0; ) {
+      const length = 32 - Math.clz32(bits);
+      bits ^= 1 << (length - 1);
+      const key = combineHash(tail[length - 1]!, hash) | 0;
+      tail[length] = key;
+      if (inFilter(runFilter, key)) {
+        const value = tableGet(runTable, key);
+        found |= value & (OPENING_BIT - 1);
+        if (length < MAX_PHRASE_WORDS && (value & OPENING_BIT) !== 0) opened |= 1 << length;
       }
     }
     // The word on its own (MAX_PHRASE_WORDS > 1: it may open a longer phrase).
