@@ -47,7 +47,7 @@ export const StoreConfig = z
       .describe("Where events go: `pglite:DIR` (embedded, no server; relative to the config file), `postgres://user:pass@host/db`, or `memory` (lost at exit; tests and demos)."),
     schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "a lower-case SQL identifier").default("bulwark").describe("SQL schema holding the tables."),
     bufferSize: z.number().int().min(10).max(1_000_000).default(10_000).describe("Most events waiting to be written. Beyond it events are dropped and counted (or requests refused, see onBufferFull)."),
-    batchSize: z.number().int().min(1).max(5_000).default(200).describe("Most events written per transaction."),
+    batchSize: z.number().int().min(1).max(5_000).default(500).describe("Most events written per transaction."),
     flushIntervalMs: millis(100, 60_000).describe("Longest time an event waits before a write is attempted."),
     onBufferFull: z
       .enum(["drop", "reject"])
