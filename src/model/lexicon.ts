@@ -15,25 +15,15 @@ export interface LexiconSource {
 
 export interface CompiledLexicon {
   readonly concepts: readonly string[];
-  /** Phrase hash (1..MAX_PHRASE_WORDS words) to bit set of concept indexes. */
-  readonly phrases: Map<number, number>;
-  /** Hash of a word prefix to bit set of concept indexes. */
-  readonly prefixes: Map<number, number>;
-  /** Quick membership filter over `phrases` and `prefixes` keys. */
-  readonly filter: Uint8Array;
   /**
-   * Hashes of the first 1..n-1 words of every phrase of n words, with their own quick filter: the
-   * featurizer extends a run of words into a longer phrase only while the run opens one.
-   */
-  readonly openings: Set<number>;
-  readonly openingFilter: Uint8Array;
-  /**
-   * The featurizer's copies of the above (see `tableGet`), each behind a filter of its own keys only: per word
-   * and per letter these are cheaper than a Map lookup behind the shared filter. `runTable` holds both kinds
-   * of word-run keys, one probe for both: a phrase's concept bits, plus OPENING_BIT when the run opens a phrase.
+   * Word runs (hashes of 1..MAX_PHRASE_WORDS words, see `tableGet`): a phrase's bit set of concept indexes,
+   * plus OPENING_BIT when the run is the first 1..n-1 words of a phrase of n words (the featurizer extends a
+   * run into a longer phrase only while the run opens one). One probe answers both, behind a quick filter of
+   * the table's keys; per word this is cheaper than a Map lookup.
    */
   readonly runTable: Int32Array;
   readonly runFilter: Uint8Array;
+  /** Hash of a word prefix to bit set of concept indexes, as a `keyTable`, behind its own quick filter. */
   readonly prefixTable: Int32Array;
   readonly prefixFilter: Uint8Array;
   readonly markers: readonly string[];
@@ -158,9 +148,7 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
   if (concepts.length > 30) throw new Error("lexicon: at most 30 concepts");
   const phrases = new Map<number, number>();
   const prefixes = new Map<number, number>();
-  const filter = new Uint8Array(1 << (FILTER_BITS - 3));
   const openings = new Set<number>();
-  const openingFilter = new Uint8Array(1 << (FILTER_BITS - 3));
   concepts.forEach((concept, index) => {
     const bit = 1 << index;
     const byLanguage = source.concepts[concept]!;
@@ -176,7 +164,6 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
             if (folded.length >= (folded.charCodeAt(0) >= 0x370 ? 2 : MIN_PREFIX) && !isSegmentingChar(folded.charCodeAt(0))) {
               const key = words[0]! ^ PHRASE_SEED;
               prefixes.set(key, (prefixes.get(key) ?? 0) | bit);
-              setFilter(filter, key);
               continue;
             }
           }
@@ -188,12 +175,7 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
           }
           const key = phraseHash(words);
           phrases.set(key, (phrases.get(key) ?? 0) | bit);
-          setFilter(filter, key);
-          for (let length = 1; length < words.length; length++) {
-            const opening = phraseHash(words.slice(0, length));
-            openings.add(opening);
-            setFilter(openingFilter, opening);
-          }
+          for (let length = 1; length < words.length; length++) openings.add(phraseHash(words.slice(0, length)));
         }
       }
     }
@@ -203,5 +185,5 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
   for (const key of openings) runs.set(key, (runs.get(key) ?? 0) | OPENING_BIT);
   const runTable = keyTable(runs, runs.size);
   const prefixTable = keyTable(prefixes, prefixes.size);
-  return { concepts, phrases, prefixes, filter, openings, openingFilter, runTable, runFilter: filterOf(runs.keys()), prefixTable, prefixFilter: filterOf(prefixes.keys()), markers };
+  return { concepts, runTable, runFilter: filterOf(runs.keys()), prefixTable, prefixFilter: filterOf(prefixes.keys()), markers };
 }
