@@ -330,40 +330,6 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
       tokenLength++;
       continue;
     }
-    // The space, most of the rest, takes a shorter path too: the steps below with what it settles taken out
-    // (a space, class 27, not a word character, not of a script written without spaces).
-    if (code === 0x20) {
-      if (!previousWasSpace) {
-        h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + 0x20) | 0;
-        c4 = c3;
-        c3 = c2;
-        c2 = c1;
-        c1 = 0x20;
-        if (++seen >= 4) {
-          const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
-          if (weights !== null) {
-            charSum += weights[bucket]!;
-            charCount++;
-          } else trace.pushHashed(bucket, i);
-        }
-        previousWasSpace = true;
-      }
-      if (wordLen > 0) {
-        words.end(wordHash, wordMask, i);
-        wordHash = FNV_OFFSET;
-        wordLen = 0;
-        wordMask = 0;
-      }
-      const value = surpriseOf[previousClass * CHAR_CLASSES + SPACE_CLASS]!;
-      surpriseSum += value;
-      if (value >= rareNll) rareCount++;
-      previousClass = SPACE_CLASS;
-      if (tokenStart >= 0) {
-        trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
-        tokenStart = -1;
-      }
-      continue;
-    }
     // Most other characters are ASCII too: settle them in one comparison before the full whitespace test.
     const space = code <= 0x20 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : code >= 0xa0 && isSpace(code);
 
@@ -435,24 +401,26 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   return trace;
 }
 
-const surpriseTables = new WeakMap<GibberishModel, { readonly nll: Float32Array; readonly neutralNll: number; readonly table: Float64Array }>();
+const surpriseTables = new WeakMap<GibberishModel, Float64Array>();
 
 /**
  * The surprise of each pair of character classes (row = previous class) as the featurizer adds it: the model's
  * `nll`, or `neutralNll` when either class is OTHER_LETTER_CLASS. One lookup per character instead of a test and
- * a lookup; float64 holds every float32 and `neutralNll` exactly. Made once per model (its `nll` is not changed).
+ * a lookup; float64 holds every float32 and `neutralNll` exactly. Made once per model, which is not changed
+ * after it is made (the classifier's and the trainer's are each built once).
  */
 function surpriseTable(gibberish: GibberishModel): Float64Array {
-  const cached = surpriseTables.get(gibberish);
-  if (cached !== undefined && cached.nll === gibberish.nll && cached.neutralNll === gibberish.neutralNll) return cached.table;
-  const table = new Float64Array(CHAR_CLASSES * CHAR_CLASSES);
-  for (let previous = 0; previous < CHAR_CLASSES; previous++) {
-    for (let cls = 0; cls < CHAR_CLASSES; cls++) {
-      const k = previous * CHAR_CLASSES + cls;
-      table[k] = previous === OTHER_LETTER_CLASS || cls === OTHER_LETTER_CLASS ? gibberish.neutralNll : gibberish.nll[k]!;
+  let table = surpriseTables.get(gibberish);
+  if (table === undefined) {
+    table = new Float64Array(CHAR_CLASSES * CHAR_CLASSES);
+    for (let previous = 0; previous < CHAR_CLASSES; previous++) {
+      for (let cls = 0; cls < CHAR_CLASSES; cls++) {
+        const k = previous * CHAR_CLASSES + cls;
+        table[k] = previous === OTHER_LETTER_CLASS || cls === OTHER_LETTER_CLASS ? gibberish.neutralNll : gibberish.nll[k]!;
+      }
     }
+    surpriseTables.set(gibberish, table);
   }
-  surpriseTables.set(gibberish, { nll: gibberish.nll, neutralNll: gibberish.neutralNll, table });
   return table;
 }
 
