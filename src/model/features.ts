@@ -46,6 +46,11 @@ const SEED_BIGRAM = 0x165667b1;
 const ROLL_P = 0x01000193;
 const ROLL_P2 = Math.imul(ROLL_P, ROLL_P);
 const ROLL_P3 = Math.imul(ROLL_P2, ROLL_P);
+/**
+ * A word's hash before its first character: FNV_OFFSET as a signed 32-bit integer (every use of a word hash
+ * reads it as one), so that the field holding it between stretches stays a small integer, not a boxed double.
+ */
+const WORD_START = FNV_OFFSET | 0;
 /** charClass of the space; that of a lowercase ASCII letter is its offset from 'a'. */
 const SPACE_CLASS = 27;
 
@@ -258,147 +263,203 @@ export function featurize(folded: string, lexicon: CompiledLexicon, gibberish: G
   const n = folded.length;
   const every = checkpointEvery(settings);
   trace.reset(n, every);
-  let nextCheckpoint = 0;
-  const weights = trace.weights;
-  let charSum = 0;
-  let charCount = 0;
-  const mask = (1 << settings.bucketBits) - 1;
-  const { prefixFilter, prefixTable } = lexicon;
+  const pass = new CharacterPass(trace, lexicon, gibberish, (1 << settings.bucketBits) - 1);
+  for (let from = 0; from < n; from += every) {
+    pass.checkpoint();
+    pass.run(folded, from, Math.min(n, from + every));
+  }
+  pass.finish(n);
+  return trace;
+}
 
+/**
+ * The featurizer's character loop, run from one checkpoint to the next, its state kept in fields between
+ * stretches. Why not one loop over the whole text: V8 optimises a function whose loop runs long while the loop
+ * is still running (on-stack replacement), and code entered that way can stay in use for every later call of a
+ * long text, with the running sums boxed on every character: 180 KiB of garbage per 4 KB text and a whole check
+ * about 1.5 times as slow, in two processes of six whose guard saw 4 KB texts first. A stretch is a short call,
+ * optimised the usual way.
+ */
+class CharacterPass {
+  private readonly weights: Float32Array | null;
+  private readonly prefixFilter: Uint8Array;
+  private readonly prefixTable: Int32Array;
+  private readonly surpriseOf: Float64Array;
+  private readonly rareNll: number;
+  private readonly tokenNll: number;
+  private readonly words: WordRun;
+  private charSum = 0;
+  private charCount = 0;
   // The last four characters of the collapsed text (c1 the latest) and how many there have been.
-  let c1 = 0;
-  let c2 = 0;
-  let c3 = 0;
-  let c4 = 0;
-  let seen = 0;
-  let h4 = 0;
-  let previousWasSpace = true;
+  private c1 = 0;
+  private c2 = 0;
+  private c3 = 0;
+  private c4 = 0;
+  private seen = 0;
+  private h4 = 0;
+  private previousWasSpace = true;
+  private wordHash = WORD_START;
+  private wordLen = 0;
+  private wordMask = 0;
+  private previousClass = SPACE_CLASS;
+  private surpriseSum = 0;
+  private rareCount = 0;
+  private tokenStart = -1;
+  private tokenSurprise = 0;
+  private tokenLength = 0;
 
-  let wordHash = FNV_OFFSET;
-  let wordLen = 0;
-  let wordMask = 0;
-  const words = new WordRun(trace, lexicon, mask);
+  constructor(
+    private readonly trace: Trace,
+    lexicon: CompiledLexicon,
+    gibberish: GibberishModel,
+    private readonly mask: number,
+  ) {
+    this.weights = trace.weights;
+    this.prefixFilter = lexicon.prefixFilter;
+    this.prefixTable = lexicon.prefixTable;
+    this.surpriseOf = surpriseTable(gibberish);
+    this.rareNll = gibberish.rareNll;
+    this.tokenNll = gibberish.tokenNll;
+    this.words = new WordRun(trace, lexicon, mask);
+  }
 
-  let previousClass = SPACE_CLASS;
-  let surpriseSum = 0;
-  let rareCount = 0;
-  let tokenStart = -1;
-  let tokenSurprise = 0;
-  let tokenLength = 0;
-  const { rareNll, tokenNll } = gibberish;
-  const surpriseOf = surpriseTable(gibberish);
+  checkpoint(): void {
+    this.trace.checkpoint(this.surpriseSum, this.rareCount, this.charSum, this.charCount);
+  }
 
-  for (let i = 0; i < n; i++) {
-    if (i === nextCheckpoint) {
-      trace.checkpoint(surpriseSum, rareCount, charSum, charCount);
-      nextCheckpoint += every;
-    }
-    const code = folded.charCodeAt(i);
-    // Lowercase ASCII letters, most of any text, take a shorter path: the steps below with what such a letter
-    // settles taken out (not a space, its own feature code, a word character, not of a script written without spaces).
-    if (code >= 0x61 && code <= 0x7a) {
-      previousWasSpace = false;
-      h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + code) | 0;
-      c4 = c3;
-      c3 = c2;
-      c2 = c1;
-      c1 = code;
-      if (++seen >= 4) {
-        const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
-        if (weights !== null) {
-          charSum += weights[bucket]!;
-          charCount++;
-        } else trace.pushHashed(bucket, i);
+  /** The characters folded[from, to), in locals while they run. */
+  run(folded: string, from: number, to: number): void {
+    const { trace, weights, mask, prefixFilter, prefixTable, surpriseOf, rareNll, tokenNll, words } = this;
+    let { charSum, charCount, c1, c2, c3, c4, seen, h4, previousWasSpace, wordHash, wordLen, wordMask, previousClass, surpriseSum, rareCount, tokenStart, tokenSurprise, tokenLength } = this;
+    for (let i = from; i < to; i++) {
+      const code = folded.charCodeAt(i);
+      // Lowercase ASCII letters, most of any text, take a shorter path: the steps below with what such a letter
+      // settles taken out (not a space, its own feature code, a word character, not of a script written without spaces).
+      if (code >= 0x61 && code <= 0x7a) {
+        previousWasSpace = false;
+        h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + code) | 0;
+        c4 = c3;
+        c3 = c2;
+        c2 = c1;
+        c1 = code;
+        if (++seen >= 4) {
+          const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+          if (weights !== null) {
+            charSum += weights[bucket]!;
+            charCount++;
+          } else trace.pushHashed(bucket, i);
+        }
+        wordHash = fnvStep(wordHash, code);
+        wordLen++;
+        if (wordLen >= 2) {
+          const key = wordHash ^ PHRASE_SEED;
+          if (inFilter(prefixFilter, key)) wordMask |= tableGet(prefixTable, key);
+        }
+        const cls = code - 0x61;
+        const value = surpriseOf[previousClass * CHAR_CLASSES + cls]!;
+        surpriseSum += value;
+        if (value >= rareNll) rareCount++;
+        previousClass = cls;
+        if (tokenStart < 0) {
+          tokenStart = i;
+          tokenSurprise = 0;
+          tokenLength = 0;
+        }
+        tokenSurprise += value;
+        tokenLength++;
+        continue;
       }
-      wordHash = fnvStep(wordHash, code);
-      wordLen++;
-      if (wordLen >= 2) {
-        const key = wordHash ^ PHRASE_SEED;
-        if (inFilter(prefixFilter, key)) wordMask |= tableGet(prefixTable, key);
+      // Most other characters are ASCII too: settle them in one comparison before the full whitespace test.
+      const space = code <= 0x20 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : code >= 0xa0 && isSpace(code);
+
+      // Character n-grams over whitespace-collapsed text, by rolling polynomial hashes.
+      if (!(space && previousWasSpace)) {
+        const c = space ? 0x20 : featureCode(code);
+        h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + c) | 0;
+        c4 = c3;
+        c3 = c2;
+        c2 = c1;
+        c1 = c;
+        if (++seen >= 4) {
+          const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+          // Scoring sums the weights here, in a register; a sum kept in memory is a store-to-load chain per character.
+          if (weights !== null) {
+            charSum += weights[bucket]!;
+            charCount++;
+          } else trace.pushHashed(bucket, i);
+        }
       }
-      const cls = code - 0x61;
+      previousWasSpace = space;
+
+      // Words, phrases and prefixes.
+      if (code >= 0x0e00 && isSegmentingChar(code)) {
+        if (wordLen > 0) words.end(wordHash, wordMask, i);
+        words.end(fnvStep(FNV_OFFSET, code), 0, i);
+        wordHash = WORD_START;
+        wordLen = 0;
+        wordMask = 0;
+      } else if (isWordChar(code)) {
+        wordHash = fnvStep(wordHash, featureCode(code));
+        wordLen++;
+        if (wordLen >= 2) {
+          const key = wordHash ^ PHRASE_SEED;
+          if (inFilter(prefixFilter, key)) wordMask |= tableGet(prefixTable, key);
+        }
+      } else if (wordLen > 0) {
+        words.end(wordHash, wordMask, i);
+        wordHash = WORD_START;
+        wordLen = 0;
+        wordMask = 0;
+      }
+
+      // Character-class surprise and gibberish tokens.
+      const cls = charClass(code);
       const value = surpriseOf[previousClass * CHAR_CLASSES + cls]!;
       surpriseSum += value;
       if (value >= rareNll) rareCount++;
       previousClass = cls;
-      if (tokenStart < 0) {
-        tokenStart = i;
-        tokenSurprise = 0;
-        tokenLength = 0;
-      }
-      tokenSurprise += value;
-      tokenLength++;
-      continue;
-    }
-    // Most other characters are ASCII too: settle them in one comparison before the full whitespace test.
-    const space = code <= 0x20 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : code >= 0xa0 && isSpace(code);
-
-    // Character n-grams over whitespace-collapsed text, by rolling polynomial hashes.
-    if (!(space && previousWasSpace)) {
-      const c = space ? 0x20 : featureCode(code);
-      h4 = (Math.imul(h4 - Math.imul(c4, ROLL_P3), ROLL_P) + c) | 0;
-      c4 = c3;
-      c3 = c2;
-      c2 = c1;
-      c1 = c;
-      if (++seen >= 4) {
-        const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
-        // Scoring sums the weights here, in a register; a sum kept in memory is a store-to-load chain per character.
-        if (weights !== null) {
-          charSum += weights[bucket]!;
-          charCount++;
-        } else trace.pushHashed(bucket, i);
+      if (space) {
+        if (tokenStart >= 0) {
+          trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
+          tokenStart = -1;
+        }
+      } else {
+        if (tokenStart < 0) {
+          tokenStart = i;
+          tokenSurprise = 0;
+          tokenLength = 0;
+        }
+        tokenSurprise += value;
+        tokenLength++;
       }
     }
-    previousWasSpace = space;
-
-    // Words, phrases and prefixes.
-    if (code >= 0x0e00 && isSegmentingChar(code)) {
-      if (wordLen > 0) words.end(wordHash, wordMask, i);
-      words.end(fnvStep(FNV_OFFSET, code), 0, i);
-      wordHash = FNV_OFFSET;
-      wordLen = 0;
-      wordMask = 0;
-    } else if (isWordChar(code)) {
-      wordHash = fnvStep(wordHash, featureCode(code));
-      wordLen++;
-      if (wordLen >= 2) {
-        const key = wordHash ^ PHRASE_SEED;
-        if (inFilter(prefixFilter, key)) wordMask |= tableGet(prefixTable, key);
-      }
-    } else if (wordLen > 0) {
-      words.end(wordHash, wordMask, i);
-      wordHash = FNV_OFFSET;
-      wordLen = 0;
-      wordMask = 0;
-    }
-
-    // Character-class surprise and gibberish tokens.
-    const cls = charClass(code);
-    const value = surpriseOf[previousClass * CHAR_CLASSES + cls]!;
-    surpriseSum += value;
-    if (value >= rareNll) rareCount++;
-    previousClass = cls;
-    if (space) {
-      if (tokenStart >= 0) {
-        trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
-        tokenStart = -1;
-      }
-    } else {
-      if (tokenStart < 0) {
-        tokenStart = i;
-        tokenSurprise = 0;
-        tokenLength = 0;
-      }
-      tokenSurprise += value;
-      tokenLength++;
-    }
+    this.charSum = charSum;
+    this.charCount = charCount;
+    this.c1 = c1;
+    this.c2 = c2;
+    this.c3 = c3;
+    this.c4 = c4;
+    this.seen = seen;
+    this.h4 = h4;
+    this.previousWasSpace = previousWasSpace;
+    this.wordHash = wordHash;
+    this.wordLen = wordLen;
+    this.wordMask = wordMask;
+    this.previousClass = previousClass;
+    this.surpriseSum = surpriseSum;
+    this.rareCount = rareCount;
+    this.tokenStart = tokenStart;
+    this.tokenSurprise = tokenSurprise;
+    this.tokenLength = tokenLength;
   }
-  // The last word ends at the end of the text: it is placed on the last character, inside the last window.
-  if (wordLen > 0) words.end(wordHash, wordMask, n - 1);
-  if (tokenStart >= 0) trace.pushToken(tokenStart, tokenLength >= 3 && tokenSurprise / tokenLength >= tokenNll);
-  trace.checkpoint(surpriseSum, rareCount, charSum, charCount);
-  return trace;
+
+  /** The end of a text of length `n`: its last word, last token and last checkpoint. */
+  finish(n: number): void {
+    // The last word ends at the end of the text: it is placed on the last character, inside the last window.
+    if (this.wordLen > 0) this.words.end(this.wordHash, this.wordMask, n - 1);
+    if (this.tokenStart >= 0) this.trace.pushToken(this.tokenStart, this.tokenLength >= 3 && this.tokenSurprise / this.tokenLength >= this.tokenNll);
+    this.checkpoint();
+  }
 }
 
 const surpriseTables = new WeakMap<GibberishModel, Float64Array>();
