@@ -177,11 +177,8 @@ export class SqlEventStore implements EventStore {
       else {
         for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
           const params: unknown[] = [];
-          const tuples = rows.slice(start, start + INSERT_CHUNK).map((row) => {
-            const base = params.length;
-            params.push(...row);
-            return `(${row.map((_, i) => `$${base + i + 1}`).join(",")})`;
-          });
+          const param = (value: unknown): string => `$${params.push(value)}`;
+          const tuples = rows.slice(start, start + INSERT_CHUNK).map((row) => `(${row.map(param).join(",")})`);
           await tx.query(`insert into ${this.s}.events (${EVENT_COLUMNS}) values ${tuples.join(",")}`, params);
         }
       }
