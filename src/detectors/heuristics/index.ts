@@ -8,12 +8,13 @@
  * combine per category by noisy-OR, so one weak cue stays below the flag
  * threshold and several independent cues, or one strong one, reach it.
  *
- * May import: src/policy (types, categories), src/guard/types, ./ (this folder).
+ * May import: src/policy (types, categories), src/guard/types, src/util, ./ (this folder).
  */
 import type { Finding, Layer, LayerInput, LayerOutput, Span } from "../../guard/types.js";
 import type { Policy, Role } from "../../policy/schema.js";
 import { decodePieces, rot13, type DecodedPiece, type DecoderName } from "./decoders.js";
 import { BUILTIN_RULES, type CompiledRule, type RuleCategory } from "./rules.js";
+import { longWarmUpTexts } from "../../util/warm-up-texts.js";
 import { MAX_ATTEMPTS, Trigger, buildAnchorIndex, emptyShapes, prepareView, scan, type AnchorIndex, type RuleMatch } from "./scan.js";
 
 export { BUILTIN_RULES, loadRules, type CompiledRule, type RuleCategory } from "./rules.js";
@@ -192,6 +193,18 @@ export function createHeuristicsEngine(options: EngineOptions): HeuristicsEngine
 }
 
 let engineWarmedUp = false;
+let longInputsWarmedUp = false;
+
+/**
+ * Scans long texts of every shape once per process (the layer's warmUp, run at a host's start-up and before the
+ * first long input), so that the first real long input runs the scan with every branch already seen: anchor
+ * floods grow the occurrence buffers and cap the attempts, which short texts never do.
+ */
+function warmUpLongInputs(engine: HeuristicsEngine): void {
+  if (longInputsWarmedUp) return;
+  longInputsWarmedUp = true;
+  for (const text of longWarmUpTexts()) engine.check({ text, views: { folded: text.toLowerCase(), foldedToText: null, hidden: [] }, role: "user" });
+}
 
 /**
  * One finding per category. Its score is the noisy-OR of the best score of
@@ -308,6 +321,11 @@ export function createHeuristicsLayer(policy: Policy): Layer | null {
     phase: "detect",
     budgetMs: config.budgetMs,
     check: (input) => engine.check(input),
+    // After the other layers' warm-ups have started (the classifier's thread loads meanwhile).
+    warmUp: async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      warmUpLongInputs(engine);
+    },
   };
   return config.failureMode ? { ...layer, failureMode: config.failureMode } : layer;
 }

@@ -101,6 +101,8 @@ export interface AnchorIndex {
   /** 1 for every unit that is the second of some substring anchor: a first unit followed by none of these starts no anchor. */
   readonly secondUnits: Uint8Array;
   readonly maxWordLength: number;
+  /** The most anchor occurrences one unit can add: the longest list of substring anchors sharing a first unit, plus a word's. */
+  readonly maxHitsPerUnit: number;
   /** Per rule: 1 when it has a `requires` list (tried only if one of those words occurs in the view). */
   readonly hasRequirement: Uint8Array;
   /** The rule list of every anchor that has rules, numbered: an anchor occurrence is recorded as its list's number. */
@@ -201,7 +203,8 @@ export function buildAnchorIndex(rules: readonly CompiledRule[], triggers: Reado
       pairLists[pairSlot[key]!]!.push(anchor);
     }
   }
-  return { rules, words, bucketHead, bucketNext, bucketEntries, substrings, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, maxWordLength, hasRequirement, lists, listsOfRule };
+  const maxHitsPerUnit = 1 + Math.max(0, ...[...substrings.values()].map((anchors) => anchors.length));
+  return { rules, words, bucketHead, bucketNext, bucketEntries, substrings, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, maxWordLength, maxHitsPerUnit, hasRequirement, lists, listsOfRule };
 }
 
 function pairKey(first: number, second: number): number {
@@ -296,12 +299,15 @@ function growHits(): void {
  */
 export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: RuleMatch[], shapes?: Shapes, skipped?: { count: number }): void {
   const length = view.length;
-  const { words, bucketHead, bucketNext, bucketEntries, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, rules, maxWordLength } = index;
+  const { words, bucketHead, bucketNext, bucketEntries, substringSlot, substringLists, pairSlot, pairLists, firstUnits, unitFlags, secondUnits, rules, maxWordLength, maxHitsPerUnit } = index;
   // Anchor occurrences are collected first and tried after the pass, once it is
   // known which rules' required words occur at all: each as its position and the
   // number of its anchor's rule list (hitPositions, hitLists).
   // The buffers are shared by every scan (one runs at a time) so a short text allocates none.
+  // The buffers grow at one place, the top of the loop, while a unit could fill them: a call reached for the
+  // first time in the middle of a megabyte deoptimizes the whole pass, so there is one such call, not one per kind of anchor.
   let hitCount = 0;
+  let hitRoom = hitPositions.length - maxHitsPerUnit;
   const requirementMet = new Uint8Array(rules.length);
   let tokenStart = -1;
   let digits = 0;
@@ -318,6 +324,10 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
 
   // One loop, no closures: the position past the end (a space in `unit`) acts as a final separator.
   for (let i = 0; i <= length; i++) {
+    if (hitCount > hitRoom) {
+      growHits();
+      hitRoom = hitPositions.length - maxHitsPerUnit;
+    }
     const code = unit[i]!;
     const flags = unitFlags[code]!;
     if (flags >= FIRST_UNIT) {
@@ -330,7 +340,6 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
         for (let c = 0; c < candidates.length; c++) {
           const anchor = candidates[c]!;
           if (anchor.second < 0 || (anchor.second === next && startsAt(unit, length, anchor.text, i, 2))) {
-            if (hitCount === hitPositions.length) growHits();
             hitPositions[hitCount] = i;
             hitLists[hitCount++] = anchor.list;
           }
@@ -342,7 +351,6 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
         for (let c = 0; c < candidates.length; c++) {
           const anchor = candidates[c]!;
           if (anchor.first === code && anchor.second === next && (anchor.third < 0 || (anchor.third === third && startsAt(unit, length, anchor.text, i, 3)))) {
-            if (hitCount === hitPositions.length) growHits();
             hitPositions[hitCount] = i;
             hitLists[hitCount++] = anchor.list;
           }
@@ -394,7 +402,6 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
     }
     if (entry !== undefined) {
       if (entry.list >= 0) {
-        if (hitCount === hitPositions.length) growHits();
         hitPositions[hitCount] = start;
         hitLists[hitCount++] = entry.list;
       }
