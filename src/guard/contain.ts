@@ -78,13 +78,16 @@ export function runContained(layer: Layer, input: LayerInputWithoutSignal, coldS
  * function's call: the engine starts a layer that hands its work to another thread first and collects it
  * after the phase's synchronous layers, and the time the main thread spent on those is not the offloaded
  * layer's (its answer may have been waiting for the main thread all along). The duration reported is
- * still the whole wait.
+ * still the whole wait. A layer that answered synchronously (a short input it scored in place) is
+ * collected at once: its duration is its own, not the phase's other layers' too.
  */
 export function startContained(layer: Layer, input: LayerInputWithoutSignal, coldStart = false): () => ContainedResult | Promise<ContainedResult> {
   const start = performance.now();
   const budgeted = new BudgetedInput(input);
   const result = call(layer, budgeted);
-  return () => collect(layer, budgeted, result, start, coldStart);
+  if (isPromiseLike(result)) return () => collect(layer, budgeted, result, start, coldStart);
+  const collected = collect(layer, budgeted, result, start, coldStart);
+  return () => collected;
 }
 
 /** What a layer's check threw, described. */

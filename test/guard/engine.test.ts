@@ -208,6 +208,18 @@ describe("guard engine", () => {
     expect((await strict.check("hello")).layers[0]!.status).toBe("timeout");
   });
 
+  it("times and budgets an offloading layer that answers synchronously (a short input scored in place) by its own work", async () => {
+    const busy = (ms: number) => { const end = performance.now() + ms; while (performance.now() < end); };
+    const slowSibling = layer("sync", () => { busy(40); return { findings: [] }; }, { budgetMs: 1_000 });
+    const inPlace = layer("in-place", () => ({ findings: [] }), { budgetMs: 20, offloads: true });
+    const guard = guardWith([slowSibling, inPlace]);
+    await guard.check("warm");
+    const decision = await guard.check("hello");
+    expect(decision.layers.map((l) => [l.name, l.status])).toEqual([["sync", "ok"], ["in-place", "ok"]]);
+    expect(decision.layers[0]!.durationUs).toBeGreaterThanOrEqual(40_000);
+    expect(decision.layers[1]!.durationUs).toBeLessThan(40_000);
+  });
+
   it("rejects an invalid policy object passed in code", () => {
     expect(() => createGuard({ policy: { version: 1, limits: { maxBytes: -1 } } })).toThrow(/limits\.maxBytes/);
   });
