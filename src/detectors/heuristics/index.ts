@@ -12,9 +12,9 @@
  */
 import type { Finding, Layer, LayerInput, LayerOutput, Span } from "../../guard/types.js";
 import type { Policy, Role } from "../../policy/schema.js";
+import { longWarmUpTexts } from "../../util/warm-up-texts.js";
 import { decodePieces, rot13, type DecodedPiece, type DecoderName } from "./decoders.js";
 import { BUILTIN_RULES, type CompiledRule, type RuleCategory } from "./rules.js";
-import { longWarmUpTexts } from "../../util/warm-up-texts.js";
 import { MAX_ATTEMPTS, Trigger, buildAnchorIndex, emptyShapes, prepareView, scan, type AnchorIndex, type RuleMatch } from "./scan.js";
 
 export { BUILTIN_RULES, loadRules, type CompiledRule, type RuleCategory } from "./rules.js";

@@ -303,9 +303,9 @@ export function scan(view: string, index: AnchorIndex, fired: Uint8Array, out: R
   // Anchor occurrences are collected first and tried after the pass, once it is
   // known which rules' required words occur at all: each as its position and the
   // number of its anchor's rule list (hitPositions, hitLists).
-  // The buffers are shared by every scan (one runs at a time) so a short text allocates none.
-  // The buffers grow at one place, the top of the loop, while a unit could fill them: a call reached for the
-  // first time in the middle of a megabyte deoptimizes the whole pass, so there is one such call, not one per kind of anchor.
+  // The buffers are shared by every scan (one runs at a time) so a short text allocates none. They grow at one
+  // place, the top of the loop, while a unit could fill them: a call first reached in the middle of a megabyte
+  // throws away the pass's optimised code, so there is one such call rather than one per kind of anchor.
   let hitCount = 0;
   let hitRoom = hitPositions.length - maxHitsPerUnit;
   const requirementMet = new Uint8Array(rules.length);
