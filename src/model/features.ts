@@ -13,7 +13,7 @@
  * features are summed into their weights as they are found instead of stored.
  */
 import { inFilter, MAX_PHRASE_WORDS, OPENING_BIT, PHRASE_SEED, tableGet, type CompiledLexicon } from "./lexicon.js";
-import { CHAR_CLASSES, FNV_OFFSET, OTHER_LETTER_CLASS, charClass, combineHash, featureCode, fnvStep, isSegmentingChar, isSpace, isWordChar, mix32 } from "./text.js";
+import { CHAR_CLASSES, FNV_OFFSET, OTHER_LETTER_CLASS, charClass, combineHash, featureCode, fnvStep, isSegmentingChar, isSpace, isWordChar, mixBits } from "./text.js";
 
 /** Character-class bigram surprise model of benign text (negative log-probabilities, nats). */
 export interface GibberishModel {
@@ -212,7 +212,7 @@ class WordRun {
     const { trace, mask, tail } = this;
     const { runFilter, runTable } = this.lexicon;
     const weights = trace.weights;
-    const unigram = mix32(hash ^ SEED_WORD) & mask;
+    const unigram = mixBits(hash ^ SEED_WORD) & mask;
     if (weights !== null) {
       // Scoring: pushHashed's sum for the unigram then the bigram, with one load and store of the running sum.
       const sums = trace.hashedSum;
@@ -343,7 +343,7 @@ class CharacterPass {
         c2 = c1;
         c1 = code;
         if (++seen >= 4) {
-          const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+          const bucket = mixBits(h4 ^ SEED_CHAR4) & mask;
           if (weights !== null) {
             charSum += weights[bucket]!;
             charCount++;
@@ -381,7 +381,7 @@ class CharacterPass {
         c2 = c1;
         c1 = c;
         if (++seen >= 4) {
-          const bucket = mix32(h4 ^ SEED_CHAR4) & mask;
+          const bucket = mixBits(h4 ^ SEED_CHAR4) & mask;
           // Scoring sums the weights here, in a register; a sum kept in memory is a store-to-load chain per character.
           if (weights !== null) {
             charSum += weights[bucket]!;

@@ -27,18 +27,28 @@ export function fnvStep(hash: number, code: number): number {
   return Math.imul(hash ^ code, 0x01000193);
 }
 
-/** Final avalanche (murmur3 fmix32) so that nearby hashes spread over all buckets. */
-export function mix32(hash: number): number {
+/**
+ * Final avalanche (murmur3 fmix32) so that nearby hashes spread over all buckets, as a signed 32-bit integer.
+ * Signed because V8 keeps such a value unboxed even when the call is not inlined: an unsigned one of 2^31 or
+ * more is returned as a heap number, an allocation per call. (After a long input of some shapes, V8 stopped
+ * inlining these calls in the featurizer, and every later check allocated twice as much.)
+ */
+export function mixBits(hash: number): number {
   let h = hash ^ (hash >>> 16);
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
-/** Order-sensitive combination of two hashes (word n-grams, phrases). */
+/** mixBits as an unsigned 32-bit integer, for the callers that order hashes (min-hash signatures). */
+export function mix32(hash: number): number {
+  return mixBits(hash) >>> 0;
+}
+
+/** Order-sensitive combination of two hashes (word n-grams, phrases), signed like mixBits. */
 export function combineHash(a: number, b: number): number {
-  return mix32(Math.imul(a, 0x9e3779b1) ^ b);
+  return mixBits(Math.imul(a, 0x9e3779b1) ^ b);
 }
 
 export function hashString(text: string, seed = FNV_OFFSET): number {
