@@ -13,9 +13,7 @@ import type { Finding, Layer, LayerInput, LayerOutput } from "../guard/types.js"
 import { calibrateAt, detect, rawOperatingPoint, type Detection, type RawOperatingPoint } from "./detect.js";
 import type { Classifier, Domain } from "./model.js";
 import { sharedScoringThread } from "./offload.js";
-import { foldText } from "./text.js";
 import { loadClassifier, shippedClassifier } from "./weights.js";
-import { longWarmUpTexts } from "../util/warm-up-texts.js";
 
 export const CLASSIFIER_LAYER_VERSION = "1.0.0";
 
@@ -48,20 +46,6 @@ function thresholdsFor(policy: Policy, role: Role, category: Category): { flag: 
   return { flag: merged.flag ?? 0.5, block: merged.block ?? 0.8 };
 }
 
-let warmedUpInPlace = false;
-
-/**
- * Without a scoring thread every input is scored here, long ones included: score long texts of every shape
- * once per process, as the thread does before its first job, so that the first real long input does not run
- * the scoring loops before V8 has seen their long-input branches (on one core, without this, the first
- * megabyte of a process took 1.5-2.5 times its steady state).
- */
-function warmUpInPlace(classifier: Classifier): void {
-  if (warmedUpInPlace) return;
-  warmedUpInPlace = true;
-  for (const text of longWarmUpTexts()) detect(classifier, foldText(text), text, "prompt");
-}
-
 export interface ClassifierLayerOptions {
   /** Use this model instead of loading one (tests, benchmarks). */
   readonly classifier?: Classifier;
@@ -75,11 +59,6 @@ export function createClassifierLayer(policy: Policy, options: ClassifierLayerOp
   // A model handed in as an object has no directory the thread could load it from: it is scored in place.
   const thread = config.offloadChars > 0 && !options.classifier ? sharedScoringThread(config.modelDir && resolve(config.modelDir)) : null;
   const startThread = (): Promise<void> => (thread ? thread.start().catch(() => undefined) : Promise.resolve());
-  // After the other layers' warm-ups have started.
-  const warmUp = async (): Promise<void> => {
-    await new Promise((resolve) => setImmediate(resolve));
-    warmUpInPlace(classifier);
-  };
 
   // Per role, the raw scores where the calibrated score meets the thresholds: fixed by the policy and the
   // model, so worked out once per role rather than on every check.
@@ -124,7 +103,7 @@ export function createClassifierLayer(policy: Policy, options: ClassifierLayerOp
     phase: "detect",
     budgetMs: config.budgetMs,
     ...(config.failureMode ? { failureMode: config.failureMode } : {}),
-    ...(thread ? { offloads: true, warmUp: startThread } : { warmUp }),
+    ...(thread ? { offloads: true, warmUp: startThread } : {}),
     check(input: LayerInput): LayerOutput | Promise<LayerOutput> {
       const folded = input.views.folded;
       const domain = domainForRole(input.role);

@@ -52,18 +52,6 @@ describe("classifier scoring thread", () => {
     expect((await offloaded.check(attack)).action).toBe("block");
   });
 
-  it("without a thread, warms the in-place scoring on long texts and decides as before", async () => {
-    const guard = createGuard({ policy: policyFor(0) });
-    const layer = guard.layers.find((l) => l.name === "classifier")!;
-    expect(layer.offloads).toBeUndefined();
-    expect(layer.warmUp).toBeTypeOf("function");
-    const texts = [benign, attack, injectedDocument];
-    const findings = async () => Promise.all(texts.map(async (text) => (await guard.check(text)).findings.filter((f) => f.detector === "classifier")));
-    const before = await findings();
-    await guard.warmUp();
-    expect(await findings()).toEqual(before);
-  });
-
   it("scores on the thread exactly what detect() scores in place", async () => {
     const thread = new ScoringThread({});
     threads.push(thread);
