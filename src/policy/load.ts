@@ -33,13 +33,14 @@ export interface LoadedPolicy {
 /** Validate an already-parsed policy object. Throws PolicyError listing every problem. */
 export function resolvePolicy(input: unknown, source = "policy", locate?: (path: readonly PropertyKey[]) => { line: number; column: number } | undefined): LoadedPolicy {
   const result = PolicySchema.safeParse(input, { reportInput: true });
-  if (!result.success) {
-    throw new PolicyError(source, result.error.issues.flatMap((issue) => problemsFromIssue(issue, locate)));
-  }
-  const patternProblems = checkCustomRules(result.data);
-  if (patternProblems.length > 0) {
-    throw new PolicyError(source, patternProblems.map((p) => ({ ...p, ...locate?.(p.path.split(".").map((k) => (/^\d+$/.test(k) ? Number(k) : k))) })));
-  }
+  const schemaProblems = result.success ? [] : result.error.issues.flatMap((issue) => problemsFromIssue(issue, locate));
+  // Custom rules and entities are checked even when the schema rejected something else (in the input as
+  // written), so that one round of fixes is enough; a pattern or id the schema already rejected is not reported twice.
+  const reported = new Set(schemaProblems.map((problem) => problem.path));
+  const patternProblems = checkCustomPatterns(result.success ? result.data : input)
+    .filter((problem) => !reported.has(problem.path))
+    .map((problem) => ({ ...problem, ...locate?.(problem.path.split(".").map((k) => (/^\d+$/.test(k) ? Number(k) : k))) }));
+  if (!result.success || patternProblems.length > 0) throw new PolicyError(source, [...schemaProblems, ...patternProblems]);
   return { policy: result.data, hash: hashPolicy(result.data), source };
 }
 
@@ -103,25 +104,44 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
-function checkCustomRules(policy: Policy): PolicyProblem[] {
+/**
+ * Duplicate names and unsafe patterns among the policy's custom heuristic rules and PII entities. Reads the
+ * policy as written when the schema rejected it, so it takes nothing for granted: entries without a string
+ * pattern, or with flags other than i, m, s and u, are left to the schema's own problems.
+ */
+function checkCustomPatterns(policy: unknown): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
-  const seen = new Set<string>();
-  policy.layers.heuristics.customRules.forEach((rule, index) => {
-    const path = `layers.heuristics.customRules.${index}`;
-    if (seen.has(rule.id)) problems.push({ path: `${path}.id`, expected: "a rule id not used before", found: JSON.stringify(rule.id) });
-    seen.add(rule.id);
-    const verdict = checkPatternSafety(rule.pattern, rule.flags);
-    if (!verdict.safe) problems.push({ path: `${path}.pattern`, expected: "a regular expression that runs in linear time", found: verdict.reason });
-  });
-  const entityNames = new Set<string>();
-  policy.layers.pii.customEntities.forEach((entity, index) => {
-    const path = `layers.pii.customEntities.${index}`;
-    if (entityNames.has(entity.name)) problems.push({ path: `${path}.name`, expected: "an entity name not used before", found: JSON.stringify(entity.name) });
-    entityNames.add(entity.name);
-    const verdict = checkPatternSafety(entity.pattern, entity.flags);
-    if (!verdict.safe) problems.push({ path: `${path}.pattern`, expected: "a regular expression that runs in linear time", found: verdict.reason });
-  });
+  const check = (list: unknown, base: string, keyField: "id" | "name", what: string): void => {
+    const seen = new Set<unknown>();
+    entriesOf(list).forEach((entry, index) => {
+      const path = `${base}.${index}`;
+      const key = entry[keyField];
+      if (typeof key === "string") {
+        if (seen.has(key)) problems.push({ path: `${path}.${keyField}`, expected: `${what} not used before`, found: JSON.stringify(key) });
+        seen.add(key);
+      }
+      const { pattern, flags = "" } = entry;
+      if (typeof pattern !== "string" || typeof flags !== "string" || !/^[imsu]*$/.test(flags)) return;
+      const verdict = checkPatternSafety(pattern, flags);
+      if (!verdict.safe) problems.push({ path: `${path}.pattern`, expected: "a regular expression that runs in linear time", found: verdict.reason });
+    });
+  };
+  check(fieldAt(policy, "layers", "heuristics", "customRules"), "layers.heuristics.customRules", "id", "a rule id");
+  check(fieldAt(policy, "layers", "pii", "customEntities"), "layers.pii.customEntities", "name", "an entity name");
   return problems;
+}
+
+/** The value at a path of object keys, or undefined where the path leaves objects. */
+function fieldAt(value: unknown, ...keys: string[]): unknown {
+  let at = value;
+  for (const key of keys) at = typeof at === "object" && at !== null ? (at as Record<string, unknown>)[key] : undefined;
+  return at;
+}
+
+/** The elements of an array as records (a non-object element as an empty one, so indexes stay those of the input). */
+function entriesOf(list: unknown): Array<Record<string, unknown>> {
+  if (!Array.isArray(list)) return [];
+  return list.map((item: unknown) => (typeof item === "object" && item !== null ? (item as Record<string, unknown>) : {}));
 }
 
 function problemsFromIssue(issue: z.core.$ZodIssue, locate?: (path: readonly PropertyKey[]) => { line: number; column: number } | undefined): PolicyProblem[] {

@@ -78,6 +78,32 @@ describe("policy loading", () => {
     expect(problems[0]!.line).toBe(5);
   });
 
+  it("lists unsafe custom patterns together with the schema's problems, so one round of fixes is enough", () => {
+    const problems = problemsOf(
+      [
+        "version: 1",
+        "limits: { maxBytes: -1 }",
+        "layers:",
+        "  heuristics:",
+        "    customRules:",
+        "      - { id: evil, category: jailbreak, pattern: '^(a+)+$' }",
+        "      - { id: evil, category: not-a-category, pattern: '(x|x)*y' }",
+        "  pii:",
+        "    customEntities:",
+        "      - { name: EMPLOYEE_ID, pattern: 'E-[0-9]{6}', flags: 'q' }",
+      ].join("\n"),
+    );
+    expect(problems.map((p) => p.path).sort()).toEqual([
+      "layers.heuristics.customRules.0.pattern",
+      "layers.heuristics.customRules.1.category",
+      "layers.heuristics.customRules.1.id",
+      "layers.heuristics.customRules.1.pattern",
+      "layers.pii.customEntities.0.flags",
+      "limits.maxBytes",
+    ]);
+    expect(problems.find((p) => p.path === "layers.heuristics.customRules.0.pattern")!.line).toBe(6);
+  });
+
   it("hashes the resolved policy: equal policies hash equally, any change changes the hash", () => {
     const a = parsePolicy("version: 1\nname: default");
     const b = resolvePolicy({ name: "default", version: 1, limits: {} });
