@@ -233,25 +233,17 @@ class WordRun {
     let found = prefixMask;
     let opened = 0;
     const open = this.open;
-    // Bit n of `open` (n = 1..MAX_PHRASE_WORDS - 1) is the run of n + 1 words, visited highest first.
-    for (let bits = open; bits !== 0; ) {
+    // Bit n - 1 of `open | 1` is the run of n words ending here (bit 0, the word on its own, always), visited highest first.
+    for (let bits = open | 1; bits !== 0; ) {
       const length = 32 - Math.clz32(bits);
       bits ^= 1 << (length - 1);
-      const key = combineHash(tail[length - 1]!, hash) | 0;
+      const key = combineHash(length === 1 ? PHRASE_SEED : tail[length - 1]!, hash) | 0;
       tail[length] = key;
       if (inFilter(runFilter, key)) {
         const value = tableGet(runTable, key);
         found |= value & (OPENING_BIT - 1);
         if (length < MAX_PHRASE_WORDS && (value & OPENING_BIT) !== 0) opened |= 1 << length;
       }
-    }
-    // The word on its own (MAX_PHRASE_WORDS > 1: it may open a longer phrase).
-    const key = combineHash(PHRASE_SEED, hash) | 0;
-    tail[1] = key;
-    if (inFilter(runFilter, key)) {
-      const value = tableGet(runTable, key);
-      found |= value & (OPENING_BIT - 1);
-      if ((value & OPENING_BIT) !== 0) opened |= 1 << 1;
     }
     this.open = opened;
     if (found !== 0) trace.pushConcept(found, pos);
@@ -725,7 +717,11 @@ const LETTER_ORDER = "etaoinsrhldcumfpgwybvkxjqz";
 
 /** Up to three characters of `marker` from its rarest letter (spaces are the commonest; other characters rare). */
 function rareAnchor(marker: string): string {
-  const rarity = (ch: string): number => (ch === " " ? -1 : LETTER_ORDER.includes(ch) ? LETTER_ORDER.indexOf(ch) : LETTER_ORDER.length);
+  const rarity = (ch: string): number => {
+    if (ch === " ") return -1;
+    const rank = LETTER_ORDER.indexOf(ch);
+    return rank < 0 ? LETTER_ORDER.length : rank;
+  };
   let at = 0;
   for (let i = 1; i < marker.length; i++) if (rarity(marker[i]!) > rarity(marker[at]!)) at = i;
   return marker.slice(at, at + 3);

@@ -110,9 +110,9 @@ export function inFilter(filter: Uint8Array, key: number): boolean {
  * An open-addressing hash table of signed 32-bit keys to non-zero values, as [key, value] pairs in one array
  * (a value of 0 marks an empty slot), a quarter full at most; `tableGet` answers what Map.get would (0 for absent).
  */
-export function keyTable(entries: Iterable<readonly [number, number]>, size: number): Int32Array {
+export function keyTable(entries: ReadonlyMap<number, number>): Int32Array {
   let slots = 8;
-  while (slots < size * 4) slots *= 2;
+  while (slots < entries.size * 4) slots *= 2;
   const table = new Int32Array(slots * 2);
   for (const [key, value] of entries) {
     if (value === 0 || (key | 0) !== key) throw new Error("lexicon: table keys are int32 and values non-zero");
@@ -146,9 +146,12 @@ function filterOf(keys: Iterable<number>): Uint8Array {
 export function compileLexicon(source: LexiconSource): CompiledLexicon {
   const concepts = Object.keys(source.concepts).sort();
   if (concepts.length > 30) throw new Error("lexicon: at most 30 concepts");
-  const phrases = new Map<number, number>();
+  // Word runs: a phrase's concept bits, and OPENING_BIT on the first 1..n-1 words of a phrase of n.
+  const runs = new Map<number, number>();
   const prefixes = new Map<number, number>();
-  const openings = new Set<number>();
+  const addBits = (map: Map<number, number>, key: number, bits: number): void => {
+    map.set(key, (map.get(key) ?? 0) | bits);
+  };
   concepts.forEach((concept, index) => {
     const bit = 1 << index;
     const byLanguage = source.concepts[concept]!;
@@ -163,7 +166,7 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
             if (words.length > 1) throw new Error(`lexicon: ${concept}/${language} entry "${entry}": a prefix (*) must be one word; list the phrase's forms instead`);
             if (folded.length >= (folded.charCodeAt(0) >= 0x370 ? 2 : MIN_PREFIX) && !isSegmentingChar(folded.charCodeAt(0))) {
               const key = words[0]! ^ PHRASE_SEED;
-              prefixes.set(key, (prefixes.get(key) ?? 0) | bit);
+              addBits(prefixes, key, bit);
               continue;
             }
           }
@@ -173,17 +176,12 @@ export function compileLexicon(source: LexiconSource): CompiledLexicon {
             if (!isSegmentingChar(folded.charCodeAt(0))) throw new Error(`lexicon: ${concept}/${language} entry "${entry}" has more than ${MAX_PHRASE_WORDS} words`);
             words = words.slice(0, MAX_PHRASE_WORDS);
           }
-          const key = phraseHash(words);
-          phrases.set(key, (phrases.get(key) ?? 0) | bit);
-          for (let length = 1; length < words.length; length++) openings.add(phraseHash(words.slice(0, length)));
+          addBits(runs, phraseHash(words), bit);
+          for (let length = 1; length < words.length; length++) addBits(runs, phraseHash(words.slice(0, length)), OPENING_BIT);
         }
       }
     }
   });
   const markers = [...new Set(source.markers.map((m) => foldText(m)))].sort();
-  const runs = new Map(phrases);
-  for (const key of openings) runs.set(key, (runs.get(key) ?? 0) | OPENING_BIT);
-  const runTable = keyTable(runs, runs.size);
-  const prefixTable = keyTable(prefixes, prefixes.size);
-  return { concepts, runTable, runFilter: filterOf(runs.keys()), prefixTable, prefixFilter: filterOf(prefixes.keys()), markers };
+  return { concepts, runTable: keyTable(runs), runFilter: filterOf(runs.keys()), prefixTable: keyTable(prefixes), prefixFilter: filterOf(prefixes.keys()), markers };
 }
