@@ -43,17 +43,21 @@ const results: Record<string, unknown> = {};
 // Timed before the checks, so that each run says how much of its p99 is the machine's.
 const reference = await cpuReference();
 results["cpu reference"] = reference;
-for (const [label, bytes, runs] of sizes) {
+/** The default guard on ordinary text of `bytes` and on the same size with an attack at its end: table rows, and the timings in `results`. */
+async function timeSize(label: string, bytes: number, runs: number, resultSuffix = ""): Promise<Array<Array<string | number>>> {
+  const sizeRows: Array<Array<string | number>> = [];
   for (const [kind, text] of [
     ["ordinary", proseOfSize(bytes, bytes)],
     ["attack at end", proseOfSize(bytes - attack.length, bytes + 1) + attack],
   ] as const) {
     const timing = await timeCalls(() => defaultGuard.check(text), { runs });
     const decision = await defaultGuard.check(text);
-    rows.push([label, kind, fmt(timing.p50), fmt(timing.p99), decision.action, runs]);
-    results[`${label} ${kind}`] = timing;
+    sizeRows.push([label, kind, fmt(timing.p50), fmt(timing.p99), decision.action, runs]);
+    results[`${label} ${kind}${resultSuffix}`] = timing;
   }
+  return sizeRows;
 }
+for (const [label, bytes, runs] of sizes) rows.push(...(await timeSize(label, bytes, runs)));
 
 const MB = 2 ** 20;
 /** Whole repetitions of `unit` filling about `bytes` UTF-8 bytes (never a split character). */
@@ -101,15 +105,7 @@ const perLayer = async (guard: typeof defaultGuard, text: string, runs: number):
 // A server's main thread does not see only prose: the same 4 KB checks again after the default guard has
 // checked long texts of every shape (under its offloadChars, so scored in place: emoji, other scripts, floods).
 for (const text of longWarmUpTexts()) await defaultGuard.check(text);
-const seasonedRows: Array<Array<string | number>> = [];
-for (const [kind, text] of [
-  ["ordinary", proseOfSize(4096, 4096)],
-  ["attack at end", proseOfSize(4096 - attack.length, 4096 + 1) + attack],
-] as const) {
-  const timing = await timeCalls(() => defaultGuard.check(text), { runs: 5_000 });
-  seasonedRows.push(["4 KB", kind, fmt(timing.p50), fmt(timing.p99), (await defaultGuard.check(text)).action, 5_000]);
-  results[`4 KB ${kind} after long texts`] = timing;
-}
+const seasonedRows = await timeSize("4 KB", 4096, 5_000, " after long texts");
 
 const layers4k = await perLayer(defaultGuard, proseOfSize(4096, 4096), 50);
 const layers1m = await perLayer(oneCoreGuard, worst[0]![1], 5);
