@@ -333,6 +333,11 @@ const MAX_PARAMS = 30_000;
  * data-modifying CTE) instead of one per table: a round trip, a parse and a plan saved per table.
  * The last statement's main query is `last`'s, written with `param` for its parameters.
  */
+/** `(...),(...)`: rows as a VALUES list, their values appended to `params` and numbered after those already there. */
+export function valuesList(rows: ReadonlyArray<readonly unknown[]>, params: unknown[]): string {
+  return rows.map((row) => `(${row.map((value) => `$${params.push(value)}`).join(",")})`).join(",");
+}
+
 export function upsertStatements(upserts: readonly Upsert[], last: (param: (value: unknown) => string) => string): Array<{ text: string; params: unknown[] }> {
   const statements: Array<{ text: string; params: unknown[] }> = [];
   let parts: string[] = [];
@@ -349,8 +354,7 @@ export function upsertStatements(upserts: readonly Upsert[], last: (param: (valu
     for (let start = 0; start < upsert.rows.length; start += chunk) {
       const rows = upsert.rows.slice(start, start + chunk);
       if (parts.length > 0 && params.length + rows.length * width > MAX_PARAMS) flush("select 1");
-      const tuples = rows.map((row) => `(${row.map(param).join(",")})`);
-      parts.push(`u${parts.length} as (insert into ${upsert.table} (${upsert.columns.join(", ")}) values ${tuples.join(",")} ${upsert.conflict})`);
+      parts.push(`u${parts.length} as (insert into ${upsert.table} (${upsert.columns.join(", ")}) values ${valuesList(rows, params)} ${upsert.conflict})`);
     }
   }
   flush(last(param));

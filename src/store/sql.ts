@@ -9,7 +9,7 @@
 import { ChainVerifier, GENESIS_HASH, link } from "./chain.js";
 import { copyRow } from "./copy.js";
 import { indexedColumns } from "./columns.js";
-import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SCALE_MIGRATION, SqlAggregates, aggregateColumns, rollupUpserts, upsertStatements } from "./sql-aggregates.js";
+import { AGGREGATE_COLUMNS, AGGREGATE_MIGRATION, POLICY_MIGRATION, SCALE_MIGRATION, SqlAggregates, aggregateColumns, rollupUpserts, upsertStatements, valuesList } from "./sql-aggregates.js";
 import type { AuditEvent, EventQuery, EventStore, IncidentQuery, IncidentRow, StoredEvent, StoredKey, VerifyResult } from "./types.js";
 
 export interface SqlClient {
@@ -177,9 +177,7 @@ export class SqlEventStore implements EventStore {
       else {
         for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
           const params: unknown[] = [];
-          const param = (value: unknown): string => `$${params.push(value)}`;
-          const tuples = rows.slice(start, start + INSERT_CHUNK).map((row) => `(${row.map(param).join(",")})`);
-          await tx.query(`insert into ${this.s}.events (${EVENT_COLUMNS}) values ${tuples.join(",")}`, params);
+          await tx.query(`insert into ${this.s}.events (${EVENT_COLUMNS}) values ${valuesList(rows.slice(start, start + INSERT_CHUNK), params)}`, params);
         }
       }
       const last = links[links.length - 1]!;
